@@ -1,0 +1,32 @@
+"""An append-only log of versioned streams on SQLite, knowing nothing of ALOs or actors."""
+
+from __future__ import annotations
+
+from eventlog._codec import Codec
+from eventlog._log import EventLog, inspect_schema
+from eventlog._schema import SCHEMA_VERSION
+from eventlog._types import (
+    Append,
+    ConcurrencyError,
+    Durability,
+    EventLogError,
+    LogClosed,
+    NewEvent,
+    RecordedEvent,
+    SchemaError,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Append",
+    "Codec",
+    "ConcurrencyError",
+    "Durability",
+    "EventLog",
+    "EventLogError",
+    "LogClosed",
+    "NewEvent",
+    "RecordedEvent",
+    "SchemaError",
+    "inspect_schema",
+]

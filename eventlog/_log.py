@@ -1,0 +1,239 @@
+"""EventLog: the public face of the log (append, read a stream, read all, tail)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+
+from eventlog._connect import connect
+from eventlog._schema import ensure_schema, read_schema_version
+from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError
+from eventlog._writer import Writer
+
+_COLUMNS = "position, stream_id, version, type, data, recorded_at"
+
+
+class EventLog:
+    """An append-only log of versioned streams in one SQLite file (WAL).
+
+    Appends go to one writer thread that commits them in batches; each append is
+    acknowledged only after its batch is committed. Reads use a connection per
+    calling thread and see only committed events.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: Durability = "normal",
+        batch_size: int = 2000,
+        linger: float = 0.0,
+        _tempdir: str | None = None,
+    ) -> None:
+        if durability not in ("normal", "full"):
+            raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+        self.path = path
+        self.durability = durability
+        self._tempdir = _tempdir
+        conn = connect(path, durability)
+        try:
+            ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._commit_listeners: list[Callable[[], None]] = []
+        self._writer = Writer(
+            conn, batch_size=batch_size, linger=linger, on_commit=self._notify_commit
+        )
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str, *, durability: Durability = "normal", **options: float) -> EventLog:
+        """Open (creating if needed) the log at ``path``; ``":memory:"`` for a throwaway one."""
+        if path == ":memory:":
+            tempdir = tempfile.mkdtemp(prefix="eventlog-")
+            return cls(
+                os.path.join(tempdir, "log.db"),
+                durability=durability,
+                _tempdir=tempdir,
+                **options,  # type: ignore[arg-type]
+            )
+        return cls(path, durability=durability, **options)  # type: ignore[arg-type]
+
+    # -- writing ---------------------------------------------------------------
+
+    def submit(self, append: Append) -> None:
+        """Queue an append; ``append.sink`` is called on the writer thread after COMMIT."""
+        self._writer.submit(append)
+
+    def append(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> list[int]:
+        """Append and wait until committed; returns the events' global positions.
+
+        Raises ``ConcurrencyError`` when the stream is not at ``expected_version``.
+        """
+        done = threading.Event()
+
+        def sink(_: list[Append]) -> None:
+            done.set()
+
+        append = Append(stream_id, expected_version, list(events), sink)
+        self._writer.submit(append)
+        done.wait()
+        if append.error is not None:
+            raise append.error
+        return append.positions
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` on the writer thread after every committed batch."""
+        self._commit_listeners.append(listener)
+
+    def _notify_commit(self) -> None:
+        for listener in self._commit_listeners:
+            listener()
+
+    # -- reading ---------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        """Every event of one stream from ``from_version``, in version order."""
+        rows = self._reader().execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version",
+            (stream_id, from_version),
+        )
+        return [RecordedEvent(*row) for row in rows]
+
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version, 0 for a stream with no events."""
+        row = self._reader().execute(
+            "SELECT MAX(version) FROM events WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def read_all(
+        self, from_position: int = 0, *, limit: int | None = None, chunk: int = 10_000
+    ) -> Iterator[RecordedEvent]:
+        """Events after ``from_position`` in global order, read in chunks (bounded memory)."""
+        conn = self._reader()
+        remaining = limit
+        position = from_position
+        while remaining is None or remaining > 0:
+            n = chunk if remaining is None else min(chunk, remaining)
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (position, n),
+            ).fetchall()
+            for row in rows:
+                yield RecordedEvent(*row)
+            if len(rows) < n:
+                return
+            position = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def last_position(self) -> int:
+        row = self._reader().execute("SELECT MAX(position) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def tail(
+        self,
+        from_position: int = 0,
+        *,
+        poll_interval: float = 0.05,
+        stop: threading.Event | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Events after ``from_position``, then new ones as any process appends them.
+
+        Runs until ``stop`` is set (checked every ``poll_interval``).
+        """
+        position = from_position
+        while stop is None or not stop.is_set():
+            got = False
+            for event in self.read_all(position):
+                position = event.position
+                got = True
+                yield event
+            if not got:
+                time.sleep(poll_interval)
+
+    def stream_ids(self, where_type_not_in: Sequence[str] = ()) -> list[str]:
+        """Streams none of whose events has a type in ``where_type_not_in`` (for recovery)."""
+        conn = self._reader()
+        if not where_type_not_in:
+            rows = conn.execute("SELECT stream_id FROM events WHERE version = 1 ORDER BY position")
+        else:
+            marks = ",".join("?" * len(where_type_not_in))
+            rows = conn.execute(
+                "SELECT stream_id FROM events WHERE version = 1 AND stream_id NOT IN "
+                f"(SELECT stream_id FROM events WHERE type IN ({marks})) ORDER BY position",
+                tuple(where_type_not_in),
+            )
+        return [row[0] for row in rows]
+
+    # -- lifetime --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what was submitted, stop the writer, close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def inspect_schema(path: str) -> int:
+    """The schema version of the log at ``path``, opened read-only (never writes).
+
+    Raises ``SchemaError`` when the file is missing or is not an event log.
+    """
+    if not os.path.exists(path):
+        raise SchemaError(f"no such file: {path}")
+    try:
+        conn = connect(path, readonly=True)
+    except sqlite3.Error as exc:
+        raise SchemaError(f"cannot open {path}: {exc}") from exc
+    try:
+        version = read_schema_version(conn)
+    finally:
+        conn.close()
+    if version is None:
+        raise SchemaError(f"not an event log: {path} is empty")
+    return version

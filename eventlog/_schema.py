@@ -1,0 +1,86 @@
+"""The log's SQLite schema: creation, version checks and migrations (via sqlite-utils)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from eventlog._types import SchemaError
+
+FORMAT = "alo-eventlog"
+SCHEMA_VERSION = 1
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    # AUTOINCREMENT: positions are never reused, even after the newest events are purged,
+    # so a reader tailing from a position never misses or re-reads an event.
+    db.execute(
+        """
+        CREATE TABLE events (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            stream_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            data BLOB NOT NULL,
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    db["events"].create_index(["stream_id", "version"], unique=True, index_name="events_stream")
+    db["meta"].insert_all(
+        [
+            {"key": "format", "value": FORMAT},
+            {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+        ]
+    )
+
+
+# Migration n takes a log at schema version n - 1 to version n.
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1}
+
+
+def read_schema_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version of an opened file, ``None`` for an empty file.
+
+    Raises ``SchemaError`` for a file that holds something other than an event log.
+    """
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(f"not an event log (not a readable SQLite database: {exc})") from exc
+    if not tables:
+        return None
+    if "meta" not in tables or "events" not in tables:
+        raise SchemaError("not an event log: the file holds other SQLite tables")
+    rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if rows.get("format") != FORMAT:
+        raise SchemaError(f"not an event log: format is {rows.get('format')!r}")
+    try:
+        return int(rows["schema_version"])
+    except (KeyError, ValueError) as exc:
+        raise SchemaError("event log has no readable schema version") from exc
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the schema in an empty file, or migrate an older one; refuse a newer one."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = read_schema_version(conn) or 0
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"event log schema version {version} is newer than this program "
+                f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
+            )
+        db = sqlite_utils.Database(conn)
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[target](db)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,81 @@
+"""The ALO's events: everything that ever happens to an ALO, as stored in the log."""
+
+from __future__ import annotations
+
+import msgspec
+
+from alo_actor._model import Failure
+from eventlog import Codec
+
+
+class AloEvent(msgspec.Struct, frozen=True, gc=False, tag=True):
+    """Base of every ALO event; ``at`` is the time on the system's clock."""
+
+    at: float
+
+
+class Started(AloEvent, frozen=True, gc=False):
+    """The ALO was created RUNNING; attempt 1 begins if it has an operation."""
+
+    id: str
+    operation: str | None
+    input: msgspec.Raw
+    metadata: dict[str, str]
+    result_urls: list[str]
+    deadline: float | None
+
+
+class AttemptStarted(AloEvent, frozen=True, gc=False):
+    """A handler attempt after the first (a retry, a resume, a re-run after restart)."""
+
+    attempt: int
+
+
+class AttemptFailed(AloEvent, frozen=True, gc=False):
+    """An attempt raised and will be retried at ``retry_at``."""
+
+    attempt: int
+    failure: Failure
+    retry_at: float
+
+
+class Paused(AloEvent, frozen=True, gc=False):
+    pass
+
+
+class Resumed(AloEvent, frozen=True, gc=False):
+    pass
+
+
+class Completed(AloEvent, frozen=True, gc=False):
+    result: msgspec.Raw
+    result_metadata: dict[str, str]
+
+
+class Failed(AloEvent, frozen=True, gc=False):
+    failure: Failure
+
+
+class Cancelled(AloEvent, frozen=True, gc=False):
+    failure: Failure
+
+
+class TimedOut(AloEvent, frozen=True, gc=False):
+    """The deadline passed; ``at`` is ``max(deadline, created_at)``."""
+
+
+EVENT_TYPES: tuple[type[AloEvent], ...] = (
+    Started,
+    AttemptStarted,
+    AttemptFailed,
+    Paused,
+    Resumed,
+    Completed,
+    Failed,
+    Cancelled,
+    TimedOut,
+)
+TERMINAL_EVENTS: tuple[type[AloEvent], ...] = (Completed, Failed, Cancelled, TimedOut)
+TERMINAL_EVENT_NAMES: tuple[str, ...] = tuple(t.__name__ for t in TERMINAL_EVENTS)
+
+CODEC: Codec[AloEvent] = Codec(EVENT_TYPES)

@@ -1,0 +1,335 @@
+"""The ALO state machine as pure functions: ``decide`` (command -> events) and ``evolve``.
+
+The live actor, recovery, ``alo log replay`` and the verifier all share these two
+functions, so they can never disagree. No I/O, no clock: ``now`` is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+from msgspec.structs import replace
+
+from alo_actor._errors import AlreadyExists, NotFound
+from alo_actor._events import (
+    AloEvent,
+    AttemptFailed,
+    AttemptStarted,
+    Cancelled,
+    Completed,
+    Failed,
+    Paused,
+    Resumed,
+    Started,
+    TimedOut,
+)
+from alo_actor._model import AloInfo, Failure, Status
+
+TIMED_OUT_FAILURE = Failure(message="the ALO's deadline passed", type="TimedOut")
+
+
+class AloState(msgspec.Struct, frozen=True, gc=False):
+    """Everything the log says about one ALO, folded from its events."""
+
+    id: str
+    operation: str | None
+    input: msgspec.Raw
+    metadata: dict[str, str]
+    result_urls: list[str]
+    deadline: float | None
+    created_at: float
+    status: Status = Status.RUNNING
+    attempt: int = 0
+    attempt_running: bool = False
+    retry_at: float | None = None
+    settled_at: float | None = None
+    result: msgspec.Raw | None = None
+    result_metadata: dict[str, str] | None = None
+    failure: Failure | None = None
+    version: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    def info(self, created: bool | None = None) -> AloInfo:
+        return AloInfo(
+            id=self.id,
+            operation=self.operation,
+            status=self.status,
+            metadata=self.metadata,
+            result_urls=self.result_urls,
+            attempt=self.attempt,
+            created_at=self.created_at,
+            settled_at=self.settled_at,
+            deadline=self.deadline,
+            failure=self.failure,
+            result_metadata=self.result_metadata,
+            created=created,
+        )
+
+
+# -- commands: what may be asked of one ALO (not stored) ----------------------------
+
+
+class Command(msgspec.Struct, frozen=True, gc=False):
+    pass
+
+
+class Start(Command, frozen=True, gc=False):
+    id: str
+    operation: str | None
+    input: msgspec.Raw
+    metadata: dict[str, str]
+    result_urls: list[str]
+    deadline: float | None
+
+
+class Read(Command, frozen=True, gc=False):
+    """get_info / get_result, and a deadline timer firing: only enforces the deadline."""
+
+
+class Complete(Command, frozen=True, gc=False):
+    result: msgspec.Raw
+    result_metadata: dict[str, str]
+
+
+class Fail(Command, frozen=True, gc=False):
+    failure: Failure
+
+
+class Cancel(Command, frozen=True, gc=False):
+    reason: str | None = None
+
+
+class Pause(Command, frozen=True, gc=False):
+    pass
+
+
+class Resume(Command, frozen=True, gc=False):
+    """``runnable``: the operation has a registered handler in this process."""
+
+    runnable: bool = True
+
+
+class BeginAttempt(Command, frozen=True, gc=False):
+    """A retry's backoff ran out: start the next attempt if nothing stops it."""
+
+
+class Recover(Command, frozen=True, gc=False):
+    """The handler is (newly) registered in this process: re-run a RUNNING ALO whose
+    attempt was lost with the process that ran it."""
+
+
+class AttemptSucceeded(Command, frozen=True, gc=False):
+    attempt: int
+    result: msgspec.Raw
+    result_metadata: dict[str, str]
+
+
+class AttemptErrored(Command, frozen=True, gc=False):
+    """``retry_at`` is ``None`` when the policy is spent or the error is not retryable."""
+
+    attempt: int
+    failure: Failure
+    retry_at: float | None
+
+
+class Decision(msgspec.Struct, frozen=True, gc=False):
+    """What a command does: the events to persist, then the reply (an error, or info)."""
+
+    events: tuple[AloEvent, ...] = ()
+    error: Exception | None = None
+    created: bool | None = None
+
+
+UNCHANGED = Decision()
+
+
+# -- evolve ---------------------------------------------------------------------------
+
+
+def evolve(state: AloState | None, event: AloEvent) -> AloState:
+    """The state after ``event``; ``state`` is ``None`` before the first event."""
+    if isinstance(event, Started):
+        return AloState(
+            id=event.id,
+            operation=event.operation,
+            input=event.input,
+            metadata=event.metadata,
+            result_urls=event.result_urls,
+            deadline=event.deadline,
+            created_at=event.at,
+            attempt=1 if event.operation is not None else 0,
+            attempt_running=event.operation is not None,
+            version=1,
+        )
+    if state is None:
+        raise ValueError(f"{type(event).__name__} before Started")
+    version = state.version + 1
+    match event:
+        case AttemptStarted():
+            return replace(
+                state, attempt=event.attempt, attempt_running=True, retry_at=None, version=version
+            )
+        case AttemptFailed():
+            return replace(state, attempt_running=False, retry_at=event.retry_at, version=version)
+        case Paused():
+            return replace(state, status=Status.PAUSED, version=version)
+        case Resumed():
+            return replace(state, status=Status.RUNNING, version=version)
+        case Completed():
+            return _settle(
+                state,
+                Status.COMPLETED,
+                event.at,
+                version,
+                result=event.result,
+                result_metadata=event.result_metadata,
+            )
+        case Failed():
+            return _settle(state, Status.FAILED, event.at, version, failure=event.failure)
+        case Cancelled():
+            return _settle(state, Status.CANCELLED, event.at, version, failure=event.failure)
+        case TimedOut():
+            return _settle(state, Status.TIMED_OUT, event.at, version, failure=TIMED_OUT_FAILURE)
+    raise TypeError(f"unknown event {event!r}")
+
+
+def _settle(
+    state: AloState,
+    status: Status,
+    at: float,
+    version: int,
+    *,
+    result: msgspec.Raw | None = None,
+    result_metadata: dict[str, str] | None = None,
+    failure: Failure | None = None,
+) -> AloState:
+    return replace(
+        state,
+        status=status,
+        settled_at=at,
+        attempt_running=False,
+        retry_at=None,
+        result=result,
+        result_metadata=result_metadata,
+        failure=failure,
+        version=version,
+    )
+
+
+def fold(events: Sequence[AloEvent], state: AloState | None = None) -> AloState | None:
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+# -- decide ---------------------------------------------------------------------------
+
+
+def decide(state: AloState | None, command: Command, now: float) -> Decision:
+    """The command table of semantics §2, with the deadline enforced first."""
+    if state is None:
+        if isinstance(command, Start):
+            return _create(command, now)
+        return Decision(error=NotFound("no ALO with that id"))
+    if state.deadline is not None and not state.terminal and now >= state.deadline:
+        timed_out = TimedOut(at=max(state.deadline, state.created_at))
+        then = _decide_existing(evolve(state, timed_out), command, now)
+        return replace(then, events=(timed_out, *then.events))
+    return _decide_existing(state, command, now)
+
+
+
+def _create(command: Start, now: float) -> Decision:
+    started = Started(
+        at=now,
+        id=command.id,
+        operation=command.operation,
+        input=command.input,
+        metadata=command.metadata,
+        result_urls=command.result_urls,
+        deadline=command.deadline,
+    )
+    if command.deadline is not None and command.deadline <= now:
+        return Decision(events=(started, TimedOut(at=now)), created=True)
+    return Decision(events=(started,), created=True)
+
+
+def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
+    match command:
+        case Start():
+            if (
+                command.operation == state.operation
+                and bytes(command.input) == bytes(state.input)
+                and command.metadata == state.metadata
+                and command.result_urls == state.result_urls
+            ):
+                return Decision(created=False)
+            return Decision(
+                error=AlreadyExists(
+                    f"ALO {state.id!r} already exists with a different "
+                    f"{_difference(state, command)}"
+                )
+            )
+        case Read():
+            return UNCHANGED
+    if state.terminal:
+        return UNCHANGED
+    match command:
+        case Complete():
+            return Decision(events=(Completed(now, command.result, command.result_metadata),))
+        case Fail():
+            return Decision(events=(Failed(now, command.failure),))
+        case Cancel():
+            failure = Failure(message=command.reason or "cancelled", type="Cancelled")
+            return Decision(events=(Cancelled(now, failure),))
+        case Pause():
+            return Decision(events=(Paused(now),)) if state.status is Status.RUNNING else UNCHANGED
+        case Resume():
+            if state.status is not Status.PAUSED:
+                return UNCHANGED
+            if command.runnable and _attempt_due(state, now):
+                return Decision(events=(Resumed(now), AttemptStarted(now, state.attempt + 1)))
+            return Decision(events=(Resumed(now),))
+        case BeginAttempt():
+            if state.status is Status.RUNNING and _attempt_due(state, now):
+                return Decision(events=(AttemptStarted(now, state.attempt + 1),))
+            return UNCHANGED
+        case Recover():
+            pending_retry = state.retry_at is not None and state.retry_at > now
+            if state.status is Status.RUNNING and state.operation is not None and not pending_retry:
+                return Decision(events=(AttemptStarted(now, state.attempt + 1),))
+            return UNCHANGED
+        case AttemptSucceeded():
+            if command.attempt != state.attempt or not state.attempt_running:
+                return UNCHANGED
+            return Decision(events=(Completed(now, command.result, command.result_metadata),))
+        case AttemptErrored():
+            if command.attempt != state.attempt or not state.attempt_running:
+                return UNCHANGED
+            if command.retry_at is None:
+                return Decision(events=(Failed(now, command.failure),))
+            failed = AttemptFailed(now, command.attempt, command.failure, command.retry_at)
+            return Decision(events=(failed,))
+    raise TypeError(f"unknown command {command!r}")
+
+
+def _attempt_due(state: AloState, now: float) -> bool:
+    return (
+        state.operation is not None
+        and not state.attempt_running
+        and (state.retry_at is None or state.retry_at <= now)
+    )
+
+
+def _difference(state: AloState, command: Start) -> str:
+    if command.operation != state.operation:
+        return f"operation ({state.operation!r}, not {command.operation!r})"
+    if bytes(command.input) != bytes(state.input):
+        return "input"
+    if command.metadata != state.metadata:
+        return "metadata"
+    return "result URLs"

@@ -1,0 +1,50 @@
+"""Public value types: Status, Failure, AloInfo."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+
+class Status(str, enum.Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (Status.RUNNING, Status.PAUSED)
+
+
+TERMINAL = frozenset(s for s in Status if s.terminal)
+
+
+class Failure(msgspec.Struct, frozen=True, gc=False):
+    """Why an ALO did not complete: the Nexus Failure shape."""
+
+    message: str
+    type: str = "Error"
+    details: Any = None
+    stack_trace: str | None = None
+
+
+class AloInfo(msgspec.Struct, frozen=True, gc=False):
+    """What is known of one ALO (its result is read with ``get_result``)."""
+
+    id: str
+    operation: str | None
+    status: Status
+    metadata: dict[str, str]
+    result_urls: list[str]
+    attempt: int
+    created_at: float
+    settled_at: float | None
+    deadline: float | None
+    failure: Failure | None
+    result_metadata: dict[str, str] | None
+    created: bool | None = None

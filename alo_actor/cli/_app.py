@@ -1,0 +1,20 @@
+"""The root ``alo`` Typer app; verb groups register themselves from their modules."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="alo",
+    help="Durable promises (ALOs) on an event-sourced SQLite log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    # Imported for their side effect of adding commands to ``app``.
+    from alo_actor.cli import _demo  # noqa: F401
+
+    app()

@@ -1,0 +1,292 @@
+"""Many logical, event-sourced actors hosted on one pykka thread.
+
+Each entity is an actor in all but thread: private state, addressed by id, its
+messages handled one at a time, its state changes persisted as events before it
+answers, rebuilt by replay when a message activates it, dropped (passivated) when
+its behaviour says so. While one entity waits for its events to commit, its next
+messages wait in its stash and other entities go on, so one commit carries many
+entities' events (Akka's persist-then-reply, Orleans' virtual actors).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+import pykka
+
+from eventlog import Append, ConcurrencyError, EventLog, NewEvent, RecordedEvent
+
+S = TypeVar("S")
+E = TypeVar("E")
+
+_log = logging.getLogger("actors")
+
+# How many times a message is re-decided after losing an optimistic-concurrency race
+# to another process before its sender is told of the conflict.
+MAX_CONFLICT_RETRIES = 5
+
+
+class Entity(Generic[S]):
+    """One hosted actor: its state, the version it was rebuilt to, its stash."""
+
+    __slots__ = ("attached", "busy", "id", "stash", "state", "version")
+
+    def __init__(self, entity_id: str, state: S | None, version: int) -> None:
+        self.id = entity_id
+        self.state = state
+        self.version = version
+        self.busy = False
+        self.stash: deque[Any] = deque()
+        self.attached: Any = None  # the behaviour's own per-entity data (waiters, …)
+
+
+Then = Callable[[Entity[Any], BaseException | None], None]
+
+
+class Step(NamedTuple, Generic[E]):
+    """A behaviour's answer to a message: events to persist, then a continuation run
+    after they are committed (error ``None``) or could not be (the error)."""
+
+    events: Sequence[E]
+    then: Then | None
+
+
+class Behavior(Protocol[S, E]):
+    """What the host needs to know of the entities it hosts."""
+
+    def encode(self, event: E) -> NewEvent: ...
+
+    def replay(self, entity_id: str, events: Sequence[RecordedEvent]) -> S | None: ...
+
+    def evolve(self, state: S | None, event: E) -> S: ...
+
+    def needs_replay(self, message: Any) -> bool:
+        """False when the message may assume the entity is new (an optimistic create:
+        the log's concurrency check catches the case where it is not)."""
+        ...
+
+    def handle(self, entity: Entity[S], message: Any) -> Step[E]: ...
+
+    def on_persisted(self, entity: Entity[S], events: Sequence[E]) -> None:
+        """Effects of newly committed events (called before the step's continuation)."""
+        ...
+
+    def can_passivate(self, entity: Entity[S]) -> bool: ...
+
+    def on_crash(self, entity_id: str, message: Any, error: BaseException) -> None:
+        """A message made the behaviour raise: answer its sender; the entity is reset."""
+        ...
+
+    def on_message(self, host: EntityHost[S, E], message: Any) -> None:
+        """A message not addressed to one entity."""
+        ...
+
+
+class Deliver(NamedTuple):
+    """A message for the entity ``entity_id``."""
+
+    entity_id: str
+    message: Any
+
+
+class DeliverMany(NamedTuple):
+    """Several deliveries in one pykka message (one per caller batch)."""
+
+    items: Sequence[Deliver]
+
+
+class _Committed(NamedTuple):
+    appends: list[Append]
+
+
+class _Pending(NamedTuple):
+    entity: Entity[Any]
+    message: Any
+    events: Sequence[Any]
+    then: Then | None
+    retries: int
+
+
+class EntityHost(pykka.ThreadingActor, Generic[S, E]):
+    """A pykka actor hosting many entities of one behaviour, persisting to ``log``."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        behavior: Behavior[S, E],
+        *,
+        cache_size: int = 4096,
+    ) -> None:
+        super().__init__()
+        self.log = log
+        self.behavior = behavior
+        self.entities: dict[str, Entity[S]] = {}
+        # Passivated entities' states, kept while memory allows: a behaviour passivates
+        # only entities that never change again (or reloads them if they might).
+        self._cache: OrderedDict[str, tuple[S | None, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._sink = self._committed_sink
+
+    def _committed_sink(self, appends: list[Append]) -> None:
+        # Runs on the writer thread: one message per committed batch.
+        self.actor_ref.tell(_Committed(appends))
+
+    # -- messages --------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Deliver):
+            self.deliver(message.entity_id, message.message)
+        elif isinstance(message, _Committed):
+            self._on_committed(message.appends)
+        elif isinstance(message, DeliverMany):
+            for item in message.items:
+                self.deliver(item.entity_id, item.message)
+        else:
+            self.behavior.on_message(self, message)
+        return None
+
+    def deliver(self, entity_id: str, message: Any) -> None:
+        """Handle ``message`` for the entity now, or after its in-flight commit."""
+        entity = self.entities.get(entity_id)
+        if entity is None:
+            try:
+                entity = self._activate(entity_id, message)
+            except Exception as exc:
+                self.behavior.on_crash(entity_id, message, exc)
+                return
+        elif entity.busy:
+            entity.stash.append(message)
+            return
+        self._process(entity, message, 0)
+        self._maybe_passivate(entity)
+
+    def _activate(self, entity_id: str, message: Any) -> Entity[S]:
+        cached = self._cache.pop(entity_id, None)
+        if cached is not None:
+            entity = Entity(entity_id, cached[0], cached[1])
+        elif self.behavior.needs_replay(message):
+            entity = self._replayed(entity_id)
+        else:
+            entity = Entity(entity_id, None, 0)
+        self.entities[entity_id] = entity
+        return entity
+
+    def _replayed(self, entity_id: str) -> Entity[S]:
+        events = self.log.read_stream(entity_id)
+        state = self.behavior.replay(entity_id, events)
+        return Entity(entity_id, state, events[-1].version if events else 0)
+
+    def _process(self, entity: Entity[S], message: Any, retries: int) -> None:
+        try:
+            step = self.behavior.handle(entity, message)
+        except Exception as exc:
+            self._crash(entity, message, exc)
+            return
+        if not step.events:
+            if step.then is not None:
+                self._run_then(entity, message, step.then, None)
+            return
+        encode = self.behavior.encode
+        try:
+            encoded = [encode(event) for event in step.events]
+        except Exception as exc:
+            self._crash(entity, message, exc)
+            return
+        entity.busy = True
+        pending = _Pending(entity, message, step.events, step.then, retries)
+        try:
+            self.log.submit(Append(entity.id, entity.version, encoded, self._sink, pending))
+        except Exception as exc:
+            entity.busy = False
+            if step.then is not None:
+                self._run_then(entity, message, step.then, exc)
+
+    def _on_committed(self, appends: list[Append]) -> None:
+        for append in appends:
+            pending: _Pending = append.token  # type: ignore[assignment]
+            entity = pending.entity
+            entity.busy = False
+            error = append.error
+            if error is None:
+                self._apply(entity, pending)
+            elif isinstance(error, ConcurrencyError) and pending.retries < MAX_CONFLICT_RETRIES:
+                # Another process wrote this stream: rebuild from the log, decide again.
+                fresh = self._replayed(entity.id)
+                entity.state, entity.version = fresh.state, fresh.version
+                self._process(entity, pending.message, pending.retries + 1)
+            elif pending.then is not None:
+                self._run_then(entity, pending.message, pending.then, error)
+            self._unstash(entity)
+
+    def _apply(self, entity: Entity[S], pending: _Pending) -> None:
+        evolve = self.behavior.evolve
+        state = entity.state
+        for event in pending.events:
+            state = evolve(state, event)
+        entity.state = state
+        entity.version += len(pending.events)
+        try:
+            self.behavior.on_persisted(entity, pending.events)
+        except Exception:
+            _log.exception("on_persisted failed for %r", entity.id)
+        if pending.then is not None:
+            self._run_then(entity, pending.message, pending.then, None)
+
+    def _unstash(self, entity: Entity[S]) -> None:
+        while not entity.busy and entity.stash:
+            self._process(entity, entity.stash.popleft(), 0)
+        self._maybe_passivate(entity)
+
+    def _run_then(
+        self, entity: Entity[S], message: Any, then: Then, error: BaseException | None
+    ) -> None:
+        try:
+            then(entity, error)
+        except Exception as exc:
+            self._crash(entity, message, exc)
+
+    def _crash(self, entity: Entity[S], message: Any, error: BaseException) -> None:
+        _log.exception("entity %r failed on %r", entity.id, type(message).__name__)
+        if not entity.busy:
+            self.entities.pop(entity.id, None)
+            self._cache.pop(entity.id, None)
+        self.behavior.on_crash(entity.id, message, error)
+
+    def _maybe_passivate(self, entity: Entity[S]) -> None:
+        if entity.busy or entity.stash or self.entities.get(entity.id) is not entity:
+            return
+        if not self.behavior.can_passivate(entity):
+            return
+        del self.entities[entity.id]
+        if entity.state is not None:
+            cache = self._cache
+            cache[entity.id] = (entity.state, entity.version)
+            if len(cache) > self._cache_size:
+                cache.popitem(last=False)
+
+    # -- for behaviours ----------------------------------------------------------
+
+    def forget(self, entity_ids: Iterable[str]) -> None:
+        """Drop cached states (their streams were changed outside this host)."""
+        for entity_id in entity_ids:
+            self._cache.pop(entity_id, None)
+            entity = self.entities.get(entity_id)
+            if entity is not None and not entity.busy and not entity.stash:
+                del self.entities[entity_id]
+
+    def on_start(self) -> None:
+        starting = getattr(self.behavior, "on_start", None)
+        if starting is not None:
+            starting(self)
+
+    def on_stop(self) -> None:
+        stopping = getattr(self.behavior, "on_stop", None)
+        if stopping is not None:
+            stopping(self)
+
+    def busy_count(self) -> int:
+        """Entities waiting for a commit (zero when the host is quiescent)."""
+        return sum(1 for entity in self.entities.values() if entity.busy)

@@ -1,0 +1,108 @@
+"""Replies from an actor thread to a caller: a blocked thread, or an asyncio future."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from typing import Any, Protocol
+
+
+class Reply(Protocol):
+    """Called once, on the actor's thread, with a value or an error."""
+
+    def __call__(self, value: Any, error: BaseException | None = None) -> None: ...
+
+
+class SyncReply:
+    """A reply a plain thread blocks on (a pre-acquired lock: cheaper than an Event)."""
+
+    __slots__ = ("_lock", "error", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def __call__(self, value: Any, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+        self._lock.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once replied; False if ``timeout`` seconds passed first."""
+        return self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.wait(timeout):
+            raise TimeoutError(f"no reply within {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class LoopBridge:
+    """Resolves asyncio futures of one event loop from other threads.
+
+    Never awaits a pykka future: each resolution is queued, and the first one
+    queued since the loop last drained schedules one ``call_soon_threadsafe``,
+    so a commit that answers a thousand callers wakes the loop once.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def reply_to(self, future: asyncio.Future[Any]) -> Reply:
+        def reply(value: Any, error: BaseException | None = None) -> None:
+            self.resolve(future, value, error)
+
+        return reply
+
+    def resolve(self, future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            self._pending.append((future, value, error))
+            first = len(self._pending) == 1
+        if first:
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                with self._lock:
+                    self._pending.clear()
+
+    def call(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop (scheduled thread-safely)."""
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._pending = self._pending, []
+        for future, value, error in items:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+
+_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (
+    weakref.WeakKeyDictionary()
+)
+_bridges_lock = threading.Lock()
+
+
+def bridge_for(loop: asyncio.AbstractEventLoop) -> LoopBridge:
+    """The one bridge of ``loop`` (created on first use)."""
+    bridge = _bridges.get(loop)
+    if bridge is None:
+        with _bridges_lock:
+            bridge = _bridges.get(loop)
+            if bridge is None:
+                bridge = _bridges[loop] = LoopBridge(loop)
+    return bridge

@@ -1,0 +1,41 @@
+"""alo-actor: durable promises (ALOs) on an event-sourced actor system over SQLite."""
+
+from __future__ import annotations
+
+from alo_actor._aio import AsyncAloSystem
+from alo_actor._clock import Clock, ManualClock, SystemClock
+from alo_actor._errors import (
+    AloError,
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    OperationCancelled,
+    OperationFailed,
+    OperationTimedOut,
+    SystemClosed,
+)
+from alo_actor._handlers import HandlerContext, HandlerResult, RetryPolicy
+from alo_actor._model import AloInfo, Failure, Status
+from alo_actor._system import AloSystem
+
+__all__ = [
+    "AloError",
+    "AloInfo",
+    "AloSystem",
+    "AlreadyExists",
+    "AsyncAloSystem",
+    "Clock",
+    "Failure",
+    "HandlerContext",
+    "HandlerResult",
+    "InvalidArgument",
+    "ManualClock",
+    "NotFound",
+    "OperationCancelled",
+    "OperationFailed",
+    "OperationTimedOut",
+    "RetryPolicy",
+    "Status",
+    "SystemClock",
+    "SystemClosed",
+]

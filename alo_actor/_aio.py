@@ -1,0 +1,155 @@
+"""``system.aio``: every verb as an awaitable that never blocks the event loop.
+
+Callers' futures are resolved through the loop's bridge (``call_soon_threadsafe``,
+batched), never by awaiting a pykka future; requests made in one loop iteration
+travel to the supervisor as one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from actors import Deliver, DeliverMany, bridge_for
+from alo_actor._errors import SystemClosed
+from alo_actor._handlers import Handler, RetryPolicy
+from alo_actor._machine import Command, Pause, Read, Resume
+from alo_actor._model import AloInfo, Failure
+from alo_actor._requests import (
+    cancel_command,
+    complete_command,
+    fail_command,
+    info_of,
+    result_of,
+    start_command,
+)
+from alo_actor._supervisor import INFO, RESULT, Ask, Unwait
+from alo_actor._validate import check_id, check_timeout
+
+if TYPE_CHECKING:
+    from alo_actor._system import AloSystem
+
+
+class _Outbox:
+    """Requests of one loop iteration, sent together when the loop next runs callbacks."""
+
+    __slots__ = ("items", "loop", "system")
+
+    def __init__(self, system: AloSystem, loop: asyncio.AbstractEventLoop) -> None:
+        self.system = system
+        self.loop = loop
+        self.items: list[Deliver] = []
+
+    def put(self, item: Deliver) -> None:
+        if not self.items:
+            self.loop.call_soon(self.flush)
+        self.items.append(item)
+
+    def flush(self) -> None:
+        items, self.items = self.items, []
+        message: Any = items[0] if len(items) == 1 else DeliverMany(items)
+        try:
+            self.system.send(message)
+        except SystemClosed as exc:
+            for item in items:
+                reply = item.message.reply
+                if reply is not None:
+                    reply(None, exc)
+
+
+class AsyncAloSystem:
+    """The asyncio face of an AloSystem (``system.aio``)."""
+
+    def __init__(self, system: AloSystem) -> None:
+        self._system = system
+        self._outboxes: dict[asyncio.AbstractEventLoop, _Outbox] = {}
+
+    def _outbox(self, loop: asyncio.AbstractEventLoop) -> _Outbox:
+        outbox = self._outboxes.get(loop)
+        if outbox is None:
+            outbox = self._outboxes[loop] = _Outbox(self._system, loop)
+        return outbox
+
+    async def _ask(
+        self, alo_id: str, command: Command, want: int, timeout: float | None = None
+    ) -> Any:
+        if self._system.closed:
+            raise SystemClosed("the ALO system is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        reply = bridge_for(loop).reply_to(future)
+        self._outbox(loop).put(Deliver(alo_id, Ask(command, reply, want)))
+        if timeout is None:
+            return await future
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            if not self._system.closed:
+                self._system.send(Unwait(alo_id, reply))
+            raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s") from None
+
+    async def register(
+        self, operation: str, handler: Handler, retry: RetryPolicy | None = None
+    ) -> None:
+        await asyncio.to_thread(self._system.register, operation, handler, retry)
+
+    async def start(
+        self,
+        id: str,
+        operation: str | None = None,
+        input: Any = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        result_urls: list[str] | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> AloInfo:
+        system = self._system
+        command = start_command(
+            id,
+            operation,
+            input,
+            metadata,
+            result_urls,
+            timeout,
+            deadline,
+            now=system.clock.now(),
+            registered=system.registered_operations,
+            allowed_hosts=system.allowed_callback_hosts,
+        )
+        return info_of(await self._ask(id, command, INFO))
+
+    async def get_info(self, id: str) -> AloInfo:
+        return info_of(await self._ask(check_id(id), Read(), INFO))
+
+    async def get_result(self, id: str, timeout: float | None = None) -> Any:
+        timeout = check_timeout(timeout)
+        return result_of(await self._ask(check_id(id), Read(), RESULT, timeout))
+
+    async def complete(
+        self, id: str, result: Any = None, result_metadata: Mapping[str, str] | None = None
+    ) -> AloInfo:
+        command = complete_command(result, result_metadata)
+        return info_of(await self._ask(check_id(id), command, INFO))
+
+    async def fail(
+        self,
+        id: str,
+        message: str | Failure,
+        *,
+        type: str | None = None,
+        details: Any = None,
+        stack_trace: str | None = None,
+    ) -> AloInfo:
+        command = fail_command(message, type, details, stack_trace)
+        return info_of(await self._ask(check_id(id), command, INFO))
+
+    async def cancel(self, id: str, reason: str | None = None) -> AloInfo:
+        return info_of(await self._ask(check_id(id), cancel_command(reason), INFO))
+
+    async def pause(self, id: str) -> AloInfo:
+        return info_of(await self._ask(check_id(id), Pause(), INFO))
+
+    async def resume(self, id: str) -> AloInfo:
+        return info_of(await self._ask(check_id(id), Resume(), INFO))

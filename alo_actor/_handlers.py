@@ -1,0 +1,236 @@
+"""Handlers: registration, retry policy, the context a handler sees, running attempts.
+
+User code never runs on an actor thread: sync handlers on a worker pool, async
+ones on the system's own event loop. An attempt's outcome goes back to the
+supervisor as a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import threading
+import traceback
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import msgspec
+
+from alo_actor._errors import InvalidArgument
+from alo_actor._model import Failure
+from alo_actor._validate import encode_payload
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How failed attempts are retried: exponential backoff on the system's clock.
+
+    ``non_retryable_error_types`` names exception classes (by ``__name__``, or the
+    classes themselves) whose attempts fail the ALO at once.
+    """
+
+    max_attempts: int = 3
+    initial_interval: float = 1.0
+    backoff_coefficient: float = 2.0
+    maximum_interval: float = 60.0
+    non_retryable_error_types: Collection[str | type[BaseException]] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise InvalidArgument("max_attempts must be at least 1")
+        if self.initial_interval < 0 or self.maximum_interval < 0:
+            raise InvalidArgument("retry intervals must not be negative")
+        if self.backoff_coefficient < 1:
+            raise InvalidArgument("backoff_coefficient must be at least 1")
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        interval = self.initial_interval * self.backoff_coefficient ** (attempt - 1)
+        return min(interval, self.maximum_interval)
+
+    def retryable(self, error: BaseException) -> bool:
+        for kind in self.non_retryable_error_types:
+            if isinstance(kind, str):
+                if any(k.__name__ == kind for k in type(error).__mro__):
+                    return False
+            elif isinstance(error, kind):
+                return False
+        return True
+
+    def retry_at(self, attempt: int, error: BaseException, now: float) -> float | None:
+        """When to retry after ``attempt`` failed with ``error``; None to give up."""
+        if attempt >= self.max_attempts or not self.retryable(error):
+            return None
+        return now + self.backoff(attempt)
+
+
+class HandlerResult(NamedTuple):
+    """Return this from a handler to attach result metadata to the result."""
+
+    result: Any
+    metadata: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class HandlerContext:
+    """What a handler knows of the ALO it works on.
+
+    ``cancelled`` is set when the ALO is cancelled (or settled by someone else) while
+    the attempt runs: sync handlers poll it; an async handler's task is cancelled too.
+    """
+
+    id: str
+    operation: str
+    attempt: int
+    metadata: dict[str, str]
+    deadline: float | None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+Handler = Callable[[HandlerContext, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    operation: str
+    handler: Handler
+    retry: RetryPolicy
+    is_async: bool
+
+
+def registration(operation: str, handler: Handler, retry: RetryPolicy | None) -> Registration:
+    if not isinstance(operation, str) or not operation:
+        raise InvalidArgument("operation must be a non-empty string")
+    if not callable(handler):
+        raise InvalidArgument("handler must be callable: handler(ctx, input)")
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004
+    )
+    return Registration(operation, handler, retry or RetryPolicy(), is_async)
+
+
+class Outcome(NamedTuple):
+    """What an attempt ended with: a stored result, or an error."""
+
+    result: msgspec.Raw | None
+    result_metadata: dict[str, str]
+    error: BaseException | None
+
+
+def failure_of(error: BaseException) -> Failure:
+    return Failure(
+        message=str(error) or type(error).__name__,
+        type=type(error).__name__,
+        details=getattr(error, "details", None) if _encodable(getattr(error, "details", None))
+        else None,
+        stack_trace="".join(traceback.format_exception(error)),
+    )
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        msgspec.msgpack.encode(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _outcome_of(value: Any) -> Outcome:
+    metadata: dict[str, str] = {}
+    if isinstance(value, HandlerResult):
+        value, metadata = value.result, dict(value.metadata)
+    return Outcome(encode_payload(value, "handler result"), metadata, None)
+
+
+class Runner:
+    """Runs attempts: sync handlers on a thread pool, async ones on a loop thread."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="alo-handler"
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The system's own event loop for async handlers (started on first use)."""
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._loop_thread = threading.Thread(target=run, name="alo-async", daemon=True)
+                self._loop_thread.start()
+                ready.wait(10)
+                self._loop = loop
+            return self._loop
+
+    def run(
+        self,
+        reg: Registration,
+        ctx: HandlerContext,
+        stored_input: msgspec.Raw,
+        done: Callable[[Outcome], None],
+    ) -> Callable[[], None]:
+        """Start an attempt; ``done`` gets its outcome. Returns a function that stops it.
+
+        The input is decoded on the worker, not on the actor thread that calls this.
+        """
+        if reg.is_async:
+
+            async def call_async() -> Any:
+                return await reg.handler(ctx, msgspec.msgpack.decode(stored_input))
+
+            future = asyncio.run_coroutine_threadsafe(call_async(), self.loop)
+            future.add_done_callback(lambda f: done(_outcome_of_future(f)))
+
+            def stop_async() -> None:
+                ctx.cancelled.set()
+                future.cancel()
+
+            return stop_async
+
+        def call() -> Outcome:
+            try:
+                return _outcome_of(reg.handler(ctx, msgspec.msgpack.decode(stored_input)))
+            except Exception as exc:
+                return Outcome(None, {}, exc)
+
+        pooled = self._pool.submit(call)
+        pooled.add_done_callback(lambda f: done(_outcome_of_future(f)))
+        return ctx.cancelled.set
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(5)
+            if not loop.is_running():
+                loop.close()
+
+
+def _outcome_of_future(future: concurrent.futures.Future[Any]) -> Outcome:
+    if future.cancelled():
+        return Outcome(None, {}, concurrent.futures.CancelledError("attempt cancelled"))
+    error = future.exception()
+    if error is not None:
+        return Outcome(None, {}, error)
+    value = future.result()
+    if isinstance(value, Outcome):
+        return value
+    try:
+        return _outcome_of(value)
+    except Exception as exc:
+        return Outcome(None, {}, exc)

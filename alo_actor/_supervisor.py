@@ -1,0 +1,274 @@
+"""The ALO supervisor: the behaviour of ALO entities hosted on one pykka actor.
+
+It owns id uniqueness (an optimistic create that the log's concurrency check backs
+across processes), answers callers only after their events are committed, and fans
+each outcome out to waiters; it starts handler attempts and arms timers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from actors import Deliver, Entity, EntityHost, Reply, Step
+from alo_actor._clock import Clock
+from alo_actor._errors import AloError, NotFound, SystemClosed
+from alo_actor._events import CODEC, AloEvent, AttemptFailed, AttemptStarted, Started
+from alo_actor._handlers import (
+    HandlerContext,
+    Outcome,
+    Registration,
+    Runner,
+    failure_of,
+)
+from alo_actor._machine import (
+    AloState,
+    AttemptErrored,
+    AttemptSucceeded,
+    BeginAttempt,
+    Command,
+    Read,
+    Recover,
+    Resume,
+    Start,
+    decide,
+    evolve,
+)
+from alo_actor._timers import Timers
+from eventlog import NewEvent, RecordedEvent
+
+_log = logging.getLogger("alo_actor")
+
+# What the caller wants back.
+INFO = 0  # (state, created)
+RESULT = 1  # the terminal state, waiting for it if need be
+NOTHING = 2  # internal commands: no one is waiting
+
+
+class Ask(NamedTuple):
+    command: Command
+    reply: Reply | None
+    want: int
+
+
+class Register(NamedTuple):
+    registration: Registration
+    reply: Reply
+
+
+class Recovered(NamedTuple):
+    """States of the non-terminal ALOs found in the log at open."""
+
+    states: list[AloState]
+    reply: Reply
+
+
+class Unwait(NamedTuple):
+    entity_id: str
+    reply: Reply
+
+
+@dataclass(slots=True)
+class Attached:
+    """Per-ALO data that lives only in memory while the ALO is active."""
+
+    waiters: list[Reply] = field(default_factory=list)
+    stop_attempt: Callable[[], None] | None = None
+
+
+class AloBehavior:
+    def __init__(self, clock: Clock, runner: Runner, timers: Timers) -> None:
+        self.clock = clock
+        self.runner = runner
+        self.timers = timers
+        self.registry: dict[str, Registration] = {}
+        # Non-terminal ALOs found at open whose handler is not registered yet.
+        self.orphans: dict[str, set[str]] = {}
+        self.host: EntityHost[AloState, AloEvent] | None = None
+
+    # -- Behavior protocol -------------------------------------------------------
+
+    def encode(self, event: AloEvent) -> NewEvent:
+        return CODEC.encode(event)
+
+    def evolve(self, state: AloState | None, event: AloEvent) -> AloState:
+        return evolve(state, event)
+
+    def replay(self, entity_id: str, events: Sequence[RecordedEvent]) -> AloState | None:
+        state: AloState | None = None
+        decode = CODEC.decode
+        for recorded in events:
+            state = evolve(state, decode(recorded.data))
+        return state
+
+    def needs_replay(self, message: Any) -> bool:
+        return not isinstance(message.command, Start)
+
+    def on_start(self, host: EntityHost[AloState, AloEvent]) -> None:
+        self.host = host
+
+    def on_stop(self, host: EntityHost[AloState, AloEvent]) -> None:
+        closed = SystemClosed("the ALO system was closed while waiting")
+        for entity in host.entities.values():
+            attached: Attached | None = entity.attached
+            if attached is not None:
+                if attached.stop_attempt is not None:
+                    attached.stop_attempt()
+                for waiter in attached.waiters:
+                    waiter(None, closed)
+
+    def handle(self, entity: Entity[AloState], message: Ask) -> Step[AloEvent]:
+        command = message.command
+        if isinstance(command, Resume) and entity.state is not None:
+            # Whether a handler can run here is the supervisor's knowledge, not the
+            # state machine's.
+            command = Resume(runnable=entity.state.operation in self.registry)
+        decision = decide(entity.state, command, self.clock.now())
+        reply, want = message.reply, message.want
+        if reply is None:
+            return Step(decision.events, None)
+        error, created = decision.error, decision.created
+        if isinstance(error, NotFound):
+            error = NotFound(f"no ALO with id {entity.id!r}")
+
+        def then(entity: Entity[AloState], failure: BaseException | None) -> None:
+            if failure is not None:
+                reply(None, _internal(failure))
+            elif error is not None:
+                reply(None, error)
+            elif want == INFO:
+                reply((entity.state, created))
+            else:
+                state = entity.state
+                assert state is not None
+                if state.terminal:
+                    reply(state)
+                else:
+                    self._attached(entity).waiters.append(reply)
+
+        return Step(decision.events, then)
+
+    def on_persisted(self, entity: Entity[AloState], events: Sequence[AloEvent]) -> None:
+        state = entity.state
+        assert state is not None
+        if state.terminal:
+            attached: Attached | None = entity.attached
+            if attached is not None:
+                entity.attached = None
+                if attached.stop_attempt is not None:
+                    attached.stop_attempt()
+                for waiter in attached.waiters:
+                    waiter(state)
+            return
+        for event in events:
+            if isinstance(event, Started):
+                if event.deadline is not None:
+                    self._arm(event.deadline, entity.id, Read())
+                if state.attempt_running:
+                    self._launch(entity, state)
+            elif isinstance(event, AttemptStarted):
+                self._launch(entity, state)
+            elif isinstance(event, AttemptFailed):
+                self._arm(event.retry_at, entity.id, BeginAttempt())
+
+    def can_passivate(self, entity: Entity[AloState]) -> bool:
+        state = entity.state
+        return state is None or (state.terminal and entity.attached is None)
+
+    def on_crash(self, entity_id: str, message: Any, error: BaseException) -> None:
+        reply = getattr(message, "reply", None)
+        if reply is not None:
+            reply(None, _internal(error))
+
+    def on_message(self, host: EntityHost[AloState, AloEvent], message: Any) -> None:
+        if isinstance(message, Unwait):
+            entity = host.entities.get(message.entity_id)
+            if entity is not None and entity.attached is not None:
+                waiters = entity.attached.waiters
+                if message.reply in waiters:
+                    waiters.remove(message.reply)
+        elif isinstance(message, Register):
+            self._register(host, message)
+        elif isinstance(message, Recovered):
+            self._recovered(host, message)
+        else:
+            raise TypeError(f"unexpected message {message!r}")
+
+    # -- effects -----------------------------------------------------------------
+
+    def _attached(self, entity: Entity[AloState]) -> Attached:
+        attached: Attached | None = entity.attached
+        if attached is None:
+            attached = entity.attached = Attached()
+        return attached
+
+    def _launch(self, entity: Entity[AloState], state: AloState) -> None:
+        operation = state.operation
+        reg = self.registry.get(operation) if operation is not None else None
+        if reg is None:
+            return
+        ctx = HandlerContext(
+            id=state.id,
+            operation=reg.operation,
+            attempt=state.attempt,
+            metadata=state.metadata,
+            deadline=state.deadline,
+        )
+        attempt = state.attempt
+        host = self.host
+        assert host is not None
+
+        def done(outcome: Outcome) -> None:  # on a worker thread or the handler loop
+            command: Command
+            if outcome.error is None:
+                assert outcome.result is not None
+                command = AttemptSucceeded(attempt, outcome.result, outcome.result_metadata)
+            else:
+                retry_at = reg.retry.retry_at(attempt, outcome.error, self.clock.now())
+                command = AttemptErrored(attempt, failure_of(outcome.error), retry_at)
+            host.actor_ref.tell(Deliver(ctx.id, Ask(command, None, NOTHING)))
+
+        self._attached(entity).stop_attempt = self.runner.run(reg, ctx, state.input, done)
+
+    def _arm(self, at: float, entity_id: str, command: Command) -> None:
+        host = self.host
+        assert host is not None
+        ref = host.actor_ref
+
+        def fire(done: Callable[[], None]) -> None:
+            def replied(value: Any, error: BaseException | None = None) -> None:
+                done()
+
+            ref.tell(Deliver(entity_id, Ask(command, replied, INFO)))
+
+        self.timers.schedule(at, fire)
+
+    def _register(self, host: EntityHost[AloState, AloEvent], message: Register) -> None:
+        reg = message.registration
+        self.registry[reg.operation] = reg
+        for entity_id in sorted(self.orphans.pop(reg.operation, ())):
+            host.deliver(entity_id, Ask(Recover(), None, NOTHING))
+        message.reply(None)
+
+    def _recovered(self, host: EntityHost[AloState, AloEvent], message: Recovered) -> None:
+        now = self.clock.now()
+        for state in message.states:
+            if state.deadline is not None:
+                if state.deadline <= now:
+                    host.deliver(state.id, Ask(Read(), None, NOTHING))
+                    continue
+                self._arm(state.deadline, state.id, Read())
+            if state.retry_at is not None and state.retry_at > now:
+                self._arm(state.retry_at, state.id, BeginAttempt())
+            if state.operation is not None:
+                self.orphans.setdefault(state.operation, set()).add(state.id)
+        message.reply(None)
+
+
+def _internal(error: BaseException) -> AloError:
+    if isinstance(error, AloError):
+        return error
+    failure = failure_of(error)
+    return AloError(f"internal error: {failure.message}", failure)

@@ -1,0 +1,102 @@
+"""Timers on the system's clock: deadlines and retry backoffs.
+
+With the system clock a thread sleeps until the next one is due. With a
+``ManualClock`` nothing sleeps: ``advance()`` fires what fell due and waits until
+each fired timer's work is durable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Callable
+
+from alo_actor._clock import Clock, ManualClock
+
+# fire(done): start the timer's work; call done() once it is durable.
+Fire = Callable[[Callable[[], None]], None]
+
+ADVANCE_TIMEOUT = 60.0
+
+
+class Timers:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, Fire]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._manual = isinstance(clock, ManualClock)
+        self._thread: threading.Thread | None = None
+        if isinstance(clock, ManualClock):
+            clock.add_listener(self._advanced)
+        else:
+            self._thread = threading.Thread(target=self._run, name="alo-timers", daemon=True)
+            self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def schedule(self, at: float, fire: Fire) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            heapq.heappush(self._heap, (at, next(self._seq), fire))
+            if self._heap[0][2] is fire:
+                self._cond.notify()
+
+    def _due(self, now: float) -> list[Fire]:
+        due: list[Fire] = []
+        with self._cond:
+            while self._heap and self._heap[0][0] <= now:
+                due.append(heapq.heappop(self._heap)[2])
+        return due
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    wait = self._heap[0][0] - self._clock.now() if self._heap else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+            for fire in self._due(self._clock.now()):
+                fire(_nothing)
+
+    def _advanced(self, now: float) -> None:
+        # Fire and wait, round after round: a fired timer may arm another already due.
+        while True:
+            due = self._due(now)
+            if not due:
+                return
+            remaining = [len(due)]
+            all_done = threading.Event()
+            lock = threading.Lock()
+
+            def done() -> None:
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        all_done.set()
+
+            for fire in due:
+                fire(done)
+            if not all_done.wait(ADVANCE_TIMEOUT):
+                raise TimeoutError("timers did not finish within the advance timeout")
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify_all()
+        if isinstance(self._clock, ManualClock):
+            self._clock.remove_listener(self._advanced)
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def _nothing() -> None:
+    pass

@@ -1,0 +1,115 @@
+"""Checks of caller input (semantics §1): a bad argument is refused before anything is written."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from alo_actor._errors import InvalidArgument
+
+MAX_ID_LENGTH = 256
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+MAX_METADATA_PAIRS = 64
+MAX_METADATA_TEXT = 4096
+MAX_RESULT_URLS = 8
+MAX_URL_LENGTH = 2048
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def check_id(alo_id: Any) -> str:
+    if not isinstance(alo_id, str):
+        raise InvalidArgument(f"id must be a string, not {type(alo_id).__name__}")
+    if not 1 <= len(alo_id) <= MAX_ID_LENGTH:
+        raise InvalidArgument(f"id must be 1 to {MAX_ID_LENGTH} characters, not {len(alo_id)}")
+    if not alo_id.isprintable() or "/" in alo_id or " " in alo_id:
+        # isprintable() is False for whitespace, Cc, Cf and other separators: check the
+        # spec's exact rule only on this slow path, so the common id costs one C call.
+        for ch in alo_id:
+            if ch.isspace() or ch == "/" or unicodedata.category(ch) in ("Cc", "Cf"):
+                raise InvalidArgument(
+                    f"id may not contain whitespace, control or format characters or '/': "
+                    f"found {ch!r} (U+{ord(ch):04X})"
+                )
+    return alo_id
+
+
+def check_operation(operation: Any) -> str | None:
+    if operation is None:
+        return None
+    if not isinstance(operation, str) or not operation:
+        raise InvalidArgument("operation must be a non-empty string or None")
+    return operation
+
+
+def encode_payload(value: Any, what: str) -> msgspec.Raw:
+    """The value as stored (msgpack), refused if it cannot be encoded or is over 2 MiB."""
+    try:
+        data = _encoder.encode(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidArgument(f"{what} cannot be encoded: {exc}") from exc
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise InvalidArgument(
+            f"{what} is {len(data)} bytes encoded, over the {MAX_PAYLOAD_BYTES}-byte limit"
+        )
+    return msgspec.Raw(data)
+
+
+def check_metadata(metadata: Any, what: str = "metadata") -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidArgument(f"{what} must be a mapping of strings to strings")
+    if len(metadata) > MAX_METADATA_PAIRS:
+        raise InvalidArgument(f"{what} has {len(metadata)} pairs, over the limit of 64")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidArgument(f"{what} keys and values must be strings: {key!r}: {value!r}")
+        if len(key) > MAX_METADATA_TEXT or len(value) > MAX_METADATA_TEXT:
+            raise InvalidArgument(f"{what} key or value longer than {MAX_METADATA_TEXT}: {key!r}")
+    return dict(metadata)
+
+
+def check_result_urls(urls: Any, allowed_hosts: Collection[str] | None) -> list[str]:
+    """http(s) URLs with a host; when ``allowed_hosts`` is given, only those hosts
+    (matched by name, never resolved)."""
+    if urls is None:
+        return []
+    if isinstance(urls, str) or not isinstance(urls, Sequence):
+        raise InvalidArgument("result_urls must be a list of URLs")
+    if len(urls) > MAX_RESULT_URLS:
+        raise InvalidArgument(f"at most {MAX_RESULT_URLS} result URLs, not {len(urls)}")
+    checked: list[str] = []
+    for url in urls:
+        if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
+            raise InvalidArgument(f"result URL must be a string of at most {MAX_URL_LENGTH}")
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            parts.port  # noqa: B018  (raises ValueError on a malformed port)
+        except ValueError as exc:
+            raise InvalidArgument(f"malformed result URL {url!r}: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not host:
+            raise InvalidArgument(f"result URL must be http(s) with a host: {url!r}")
+        if allowed_hosts is not None and host.lower() not in allowed_hosts:
+            raise InvalidArgument(
+                f"result URL host {host!r} is not on the callback allow-list "
+                f"({', '.join(sorted(allowed_hosts))})"
+            )
+        checked.append(url)
+    return checked
+
+
+def check_timeout(timeout: Any, what: str = "timeout") -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidArgument(f"{what} must be a number of seconds")
+    if timeout != timeout or timeout in (float("inf"), float("-inf")):
+        raise InvalidArgument(f"{what} must be finite")
+    return float(timeout)

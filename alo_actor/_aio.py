@@ -34,11 +34,12 @@ if TYPE_CHECKING:
 class _Outbox:
     """Requests of one loop iteration, sent together when the loop next runs callbacks."""
 
-    __slots__ = ("items", "loop", "system")
+    __slots__ = ("bridge", "items", "loop", "system")
 
     def __init__(self, system: AloSystem, loop: asyncio.AbstractEventLoop) -> None:
         self.system = system
         self.loop = loop
+        self.bridge = bridge_for(loop)
         self.items: list[Deliver] = []
 
     def put(self, item: Deliver) -> None:
@@ -78,8 +79,9 @@ class AsyncAloSystem:
             raise SystemClosed("the ALO system is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        reply = bridge_for(loop).reply_to(future)
-        self._outbox(loop).put(Deliver(alo_id, Ask(command, reply, want)))
+        outbox = self._outbox(loop)
+        reply = outbox.bridge.reply_to(future)
+        outbox.put(Deliver(alo_id, Ask(command, reply, want)))
         if timeout is None:
             return await future
         try:

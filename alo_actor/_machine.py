@@ -26,6 +26,8 @@ from alo_actor._events import (
 )
 from alo_actor._model import AloInfo, Failure, Status
 
+_RUNNING = Status.RUNNING
+_PAUSED = Status.PAUSED
 TIMED_OUT_FAILURE = Failure(message="the ALO's deadline passed", type="TimedOut")
 
 
@@ -51,7 +53,8 @@ class AloState(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def terminal(self) -> bool:
-        return self.status.terminal
+        status = self.status
+        return status is not _RUNNING and status is not _PAUSED
 
     def info(self, created: bool | None = None) -> AloInfo:
         return AloInfo(

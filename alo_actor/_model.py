@@ -18,9 +18,11 @@ class Status(str, enum.Enum):
 
     @property
     def terminal(self) -> bool:
-        return self not in (Status.RUNNING, Status.PAUSED)
+        return self is not _RUNNING and self is not _PAUSED
 
 
+_RUNNING = Status.RUNNING
+_PAUSED = Status.PAUSED
 TERMINAL = frozenset(s for s in Status if s.terminal)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-
+from eventlog._connect import BUSY_TIMEOUT_MS
 from eventlog._types import SchemaError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 FORMAT = "alo-eventlog"
 SCHEMA_VERSION = 1
@@ -65,22 +69,51 @@ def read_schema_version(conn: sqlite3.Connection) -> int | None:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the schema in an empty file, or migrate an older one; refuse a newer one."""
+    """Create the schema in an empty file, or migrate an older one; refuse a newer one.
+
+    A file that is refused is left exactly as it was.
+    """
+    # Checked before switching to WAL, which rewrites the header of a file not yet in WAL.
+    _refuse_newer(read_schema_version(conn) or 0)
+    _use_wal(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        # Read again: another process may have created or migrated the file meanwhile.
         version = read_schema_version(conn) or 0
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"event log schema version {version} is newer than this program "
-                f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
-            )
+        _refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            conn.execute("COMMIT")
+            return
+        # Imported only to create or migrate: it costs a noticeable share of start-up.
+        import sqlite_utils
+
         db = sqlite_utils.Database(conn)
         for target in range(version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](db)
-            conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
-            )
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"event log schema version {version} is newer than this program "
+            f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
+        )
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    # Two processes switching one new file to WAL at once can deadlock on its locks;
+    # SQLite then fails one at once instead of waiting, so wait here.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import pykka
 
@@ -46,12 +46,10 @@ class Entity(Generic[S]):
 Then = Callable[[Entity[Any], BaseException | None], None]
 
 
-class Step(NamedTuple, Generic[E]):
-    """A behaviour's answer to a message: events to persist, then a continuation run
-    after they are committed (error ``None``) or could not be (the error)."""
-
-    events: Sequence[E]
-    then: Then | None
+# A behaviour's answer to a message: the events to persist, then a continuation run
+# after they are committed (error None) or could not be (the error). A plain tuple,
+# built for every message.
+Step = tuple[Sequence[E], Then | None]
 
 
 class Behavior(Protocol[S, E]):
@@ -102,12 +100,9 @@ class _Committed(NamedTuple):
     appends: list[Append]
 
 
-class _Pending(NamedTuple):
-    entity: Entity[Any]
-    message: Any
-    events: Sequence[Any]
-    then: Then | None
-    retries: int
+# What an append in flight carries back to the host: (entity, message, events, then,
+# retries). A plain tuple: this is built for every persisted command.
+_Pending = tuple[Entity[Any], Any, Sequence[Any], Then | None, int]
 
 
 class EntityHost(pykka.ThreadingActor, Generic[S, E]):
@@ -129,6 +124,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._cache: OrderedDict[str, tuple[S | None, int]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink
+        self._encode = behavior.encode
+        self._handle = behavior.handle
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
@@ -181,64 +178,55 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
 
     def _process(self, entity: Entity[S], message: Any, retries: int) -> None:
         try:
-            step = self.behavior.handle(entity, message)
-        except Exception as exc:
-            self._crash(entity, message, exc)
-            return
-        if not step.events:
-            if step.then is not None:
-                self._run_then(entity, message, step.then, None)
-            return
-        encode = self.behavior.encode
-        try:
-            encoded = [encode(event) for event in step.events]
+            events, then = self._handle(entity, message)
+            if not events:
+                if then is not None:
+                    then(entity, None)
+                return
+            encode = self._encode
+            encoded = [encode(event) for event in events]
         except Exception as exc:
             self._crash(entity, message, exc)
             return
         entity.busy = True
-        pending = _Pending(entity, message, step.events, step.then, retries)
+        pending: _Pending = (entity, message, events, then, retries)
         try:
             self.log.submit(Append(entity.id, entity.version, encoded, self._sink, pending))
         except Exception as exc:
             entity.busy = False
-            if step.then is not None:
-                self._run_then(entity, message, step.then, exc)
+            if then is not None:
+                self._run_then(entity, message, then, exc)
 
     def _on_committed(self, appends: list[Append]) -> None:
+        evolve = self.behavior.evolve
+        on_persisted = self.behavior.on_persisted
         for append in appends:
             pending: _Pending = append.token  # type: ignore[assignment]
-            entity = pending.entity
+            entity, message, events, then, retries = pending
             entity.busy = False
             error = append.error
             if error is None:
-                self._apply(entity, pending)
-            elif isinstance(error, ConcurrencyError) and pending.retries < MAX_CONFLICT_RETRIES:
+                state = entity.state
+                for event in events:
+                    state = evolve(state, event)
+                entity.state = state
+                entity.version += len(events)
+                try:
+                    on_persisted(entity, events)
+                except Exception:
+                    _log.exception("on_persisted failed for %r", entity.id)
+                if then is not None:
+                    self._run_then(entity, message, then, None)
+            elif isinstance(error, ConcurrencyError) and retries < MAX_CONFLICT_RETRIES:
                 # Another process wrote this stream: rebuild from the log, decide again.
                 fresh = self._replayed(entity.id)
                 entity.state, entity.version = fresh.state, fresh.version
-                self._process(entity, pending.message, pending.retries + 1)
-            elif pending.then is not None:
-                self._run_then(entity, pending.message, pending.then, error)
-            self._unstash(entity)
-
-    def _apply(self, entity: Entity[S], pending: _Pending) -> None:
-        evolve = self.behavior.evolve
-        state = entity.state
-        for event in pending.events:
-            state = evolve(state, event)
-        entity.state = state
-        entity.version += len(pending.events)
-        try:
-            self.behavior.on_persisted(entity, pending.events)
-        except Exception:
-            _log.exception("on_persisted failed for %r", entity.id)
-        if pending.then is not None:
-            self._run_then(entity, pending.message, pending.then, None)
-
-    def _unstash(self, entity: Entity[S]) -> None:
-        while not entity.busy and entity.stash:
-            self._process(entity, entity.stash.popleft(), 0)
-        self._maybe_passivate(entity)
+                self._process(entity, message, retries + 1)
+            elif then is not None:
+                self._run_then(entity, message, then, error)
+            while entity.stash and not entity.busy:
+                self._process(entity, entity.stash.popleft(), 0)
+            self._maybe_passivate(entity)
 
     def _run_then(
         self, entity: Entity[S], message: Any, then: Then, error: BaseException | None

@@ -111,9 +111,12 @@ class Pause(Command, frozen=True, gc=False):
 
 
 class Resume(Command, frozen=True, gc=False):
-    """``runnable``: the operation has a registered handler in this process."""
+    """``runnable``: the operation has a registered handler in this process.
+    ``attempt_lost``: the log says an attempt runs, but none runs here (it died with
+    the process that ran it), so resuming must start a new one."""
 
     runnable: bool = True
+    attempt_lost: bool = False
 
 
 class BeginAttempt(Command, frozen=True, gc=False):
@@ -294,7 +297,7 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
         case Resume():
             if state.status is not Status.PAUSED:
                 return UNCHANGED
-            if command.runnable and _attempt_due(state, now):
+            if command.runnable and _attempt_due(state, now, command.attempt_lost):
                 return Decision(events=(Resumed(now), AttemptStarted(now, state.attempt + 1)))
             return Decision(events=(Resumed(now),))
         case BeginAttempt():
@@ -320,10 +323,10 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
     raise TypeError(f"unknown command {command!r}")
 
 
-def _attempt_due(state: AloState, now: float) -> bool:
+def _attempt_due(state: AloState, now: float, attempt_lost: bool = False) -> bool:
     return (
         state.operation is not None
-        and not state.attempt_running
+        and (attempt_lost or not state.attempt_running)
         and (state.retry_at is None or state.retry_at <= now)
     )
 

@@ -87,14 +87,11 @@ class AloBehavior:
         # Non-terminal ALOs found at open whose handler is not registered yet.
         self.orphans: dict[str, set[str]] = {}
         self.host: EntityHost[AloState, AloEvent] | None = None
+        # Behavior protocol: plain functions, called for every event.
+        self.encode: Callable[[AloEvent], NewEvent] = CODEC.encode
+        self.evolve: Callable[[AloState | None, AloEvent], AloState] = evolve
 
     # -- Behavior protocol -------------------------------------------------------
-
-    def encode(self, event: AloEvent) -> NewEvent:
-        return CODEC.encode(event)
-
-    def evolve(self, state: AloState | None, event: AloEvent) -> AloState:
-        return evolve(state, event)
 
     def replay(self, entity_id: str, events: Sequence[RecordedEvent]) -> AloState | None:
         state: AloState | None = None
@@ -128,7 +125,7 @@ class AloBehavior:
         decision = decide(entity.state, command, self.clock.now())
         reply, want = message.reply, message.want
         if reply is None:
-            return Step(decision.events, None)
+            return decision.events, None
         error, created = decision.error, decision.created
         if isinstance(error, NotFound):
             error = NotFound(f"no ALO with id {entity.id!r}")
@@ -148,7 +145,7 @@ class AloBehavior:
                 else:
                     self._attached(entity).waiters.append(reply)
 
-        return Step(decision.events, then)
+        return decision.events, then
 
     def on_persisted(self, entity: Entity[AloState], events: Sequence[AloEvent]) -> None:
         state = entity.state
@@ -171,6 +168,8 @@ class AloBehavior:
             elif isinstance(event, AttemptStarted):
                 self._launch(entity, state)
             elif isinstance(event, AttemptFailed):
+                if entity.attached is not None:
+                    entity.attached.stop_attempt = None
                 self._arm(event.retry_at, entity.id, BeginAttempt())
 
     def can_passivate(self, entity: Entity[AloState]) -> bool:

@@ -797,3 +797,19 @@ def test_state_info_reflects_the_state() -> None:
         False,
     )
     assert replace(state, status=Status.RUNNING).info().status is Status.RUNNING
+
+
+def test_resume_starts_a_new_attempt_when_the_running_one_was_lost() -> None:
+    # The log says attempt 1 runs, but it died with the process that ran it.
+    paused = fold(
+        [
+            Started(1.0, "a", "op", INPUT, {}, [], None),
+            Paused(2.0),
+        ]
+    )
+    assert paused is not None and paused.attempt_running
+    kept = decide(paused, Resume(runnable=True), 3.0)
+    assert [type(e) for e in kept.events] == [Resumed]
+    lost = decide(paused, Resume(runnable=True, attempt_lost=True), 3.0)
+    assert [type(e) for e in lost.events] == [Resumed, AttemptStarted]
+    assert lost.events[1] == AttemptStarted(3.0, 2)

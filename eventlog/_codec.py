@@ -41,7 +41,7 @@ class Codec(Generic[E]):
 
 
 def _union(types: tuple[type[Any], ...]) -> Any:
-    union = types[0]
+    union: Any = types[0]
     for t in types[1:]:
         union = union | t
     return union

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 
-from eventlog._connect import connect
+from eventlog._connect import connect, set_durability
 from eventlog._schema import ensure_schema, read_schema_version
 from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError
 from eventlog._writer import Writer
@@ -41,9 +41,10 @@ class EventLog:
         self.path = path
         self.durability = durability
         self._tempdir = _tempdir
-        conn = connect(path, durability)
+        conn = connect(path)
         try:
             ensure_schema(conn)
+            set_durability(conn, durability)
         except BaseException:
             conn.close()
             raise
@@ -123,9 +124,11 @@ class EventLog:
 
     def stream_version(self, stream_id: str) -> int:
         """The stream's current version, 0 for a stream with no events."""
-        row = self._reader().execute(
-            "SELECT MAX(version) FROM events WHERE stream_id = ?", (stream_id,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT MAX(version) FROM events WHERE stream_id = ?", (stream_id,))
+            .fetchone()
+        )
         return int(row[0] or 0)
 
     def read_all(

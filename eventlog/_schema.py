@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
     # AUTOINCREMENT: positions are never reused, even after the newest events are purged,
     # so a reader tailing from a position never misses or re-reads an event.
     db.execute(
@@ -33,8 +33,10 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db["events"].create_index(["stream_id", "version"], unique=True, index_name="events_stream")
-    db["meta"].insert_all(
+    db.table("events").create_index(
+        ["stream_id", "version"], unique=True, index_name="events_stream"
+    )
+    db.table("meta").insert_all(
         [
             {"key": "format", "value": FORMAT},
             {"key": "schema_version", "value": str(SCHEMA_VERSION)},

@@ -7,9 +7,9 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from eventlog._types import Append, ConcurrencyError, LogClosed
+from eventlog._types import Append, ConcurrencyError, LogClosed, NewEvent
 
 # A row is inserted only if it continues its stream without a gap: version 1, or the
 # version before it is already stored. Together with UNIQUE(stream_id, version) this is
@@ -52,6 +52,7 @@ class Writer:
         self._thread.start()
 
     def submit(self, append: Append) -> None:
+        _check(append)
         with self._lock:
             if self._closed:
                 raise LogClosed("the event log is closed")
@@ -168,9 +169,15 @@ class Writer:
             raise
 
     def _acknowledge(self, batch: list[Append]) -> None:
-        by_sink: dict[int, list[Append]] = {}
+        # Keyed by the sink itself, not its id: `obj.method` makes a new bound-method
+        # object on every access, and those are equal, not identical.
+        by_sink: dict[object, list[Append]] = {}
         for append in batch:
-            by_sink.setdefault(id(append.sink), []).append(append)
+            try:
+                group = by_sink.setdefault(append.sink, [])
+            except TypeError:  # an unhashable callable: only identity can tell
+                group = by_sink.setdefault(id(append.sink), [])
+            group.append(append)
         for appends in by_sink.values():
             try:
                 appends[0].sink(appends)
@@ -180,3 +187,29 @@ class Writer:
 
 class _Conflict(Exception):
     pass
+
+
+def _check(append: Append) -> None:
+    """Refuse, on the caller's thread, an append SQLite could not store.
+
+    In the writer it would fail the whole batch, other callers' appends with it.
+    """
+    if not isinstance(append.stream_id, str) or not isinstance(append.expected_version, int):
+        raise TypeError(
+            "an append needs a str stream id and an int version, not "
+            f"{type(append.stream_id).__name__} and {type(append.expected_version).__name__}"
+        )
+    if not isinstance(append.events, Sequence):
+        raise TypeError(f"append to {append.stream_id!r}: events must be a sequence")
+    for event in append.events:
+        if not (
+            isinstance(event, NewEvent)
+            and isinstance(event.type, str)
+            and isinstance(event.data, bytes)
+        ):
+            got = type(event).__name__
+            if isinstance(event, NewEvent):
+                got += f"({type(event.type).__name__}, {type(event.data).__name__})"
+            raise TypeError(
+                f"append to {append.stream_id!r}: events must be NewEvent(str, bytes), not {got}"
+            )

@@ -1,0 +1,537 @@
+"""The event log's contract, written once as tests; each backend subclasses EventLogContract."""
+
+from __future__ import annotations
+
+import abc
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from eventlog import (
+    Append,
+    ConcurrencyError,
+    EventLog,
+    LogClosed,
+    NewEvent,
+    RecordedEvent,
+)
+
+# Every wait in these tests gives up after this long; a healthy run needs milliseconds.
+WAIT = 10.0
+
+
+def ev(type_: str, data: bytes = b"") -> NewEvent:
+    return NewEvent(type_, data)
+
+
+class Recorder:
+    """A sink that records each call it gets (one list of appends per call)."""
+
+    def __init__(self, probe: Callable[[list[Append]], object] | None = None) -> None:
+        self.calls: list[list[Append]] = []
+        self.threads: list[int] = []
+        self.probed: list[object] = []
+        self._probe = probe
+        self._cond = threading.Condition()
+
+    def sink(self, appends: list[Append]) -> None:
+        probed = self._probe(appends) if self._probe is not None else None
+        with self._cond:
+            self.calls.append(list(appends))
+            self.threads.append(threading.get_ident())
+            self.probed.append(probed)
+            self._cond.notify_all()
+
+    def acknowledged(self) -> list[Append]:
+        with self._cond:
+            return [append for call in self.calls for append in call]
+
+    def wait_for(self, count: int) -> list[Append]:
+        """Every append acknowledged so far, once there are at least ``count``."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: sum(map(len, self.calls)) >= count, WAIT)
+            assert done, f"only {sum(map(len, self.calls))} of {count} appends acknowledged"
+            return [append for call in self.calls for append in call]
+
+
+@contextmanager
+def writer_held(log: EventLog) -> Iterator[None]:
+    """Park the writer inside a sink, so that what is submitted meanwhile forms one batch.
+
+    The writer commits whatever has queued when it comes round; the parking append
+    itself (one event on a stream of its own) is committed before the block runs.
+    """
+    parked, release = threading.Event(), threading.Event()
+
+    def park(_: list[Append]) -> None:
+        parked.set()
+        release.wait(WAIT)
+
+    log.submit(Append(f"gate-{uuid.uuid4()}", 0, [ev("Gate")], park))
+    assert parked.wait(WAIT), "the writer never reached the parking sink"
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def run_threads(targets: list[Callable[[], None]]) -> None:
+    """Start every target at once (behind a barrier) and join them all, with timeouts."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def run(target: Callable[[], None]) -> None:
+        try:
+            barrier.wait(WAIT)
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT * 3)
+        assert not thread.is_alive(), "a thread did not finish in time"
+    if errors:
+        raise errors[0]
+
+
+class EventLogContract(abc.ABC):
+    """Every promise of the event log, for any backend.
+
+    A subclass provides ``open_log``. The tests assume only what the contract says,
+    plus one property of group commit: appends queued while the writer is busy are
+    committed together as one batch (up to the batch size).
+    """
+
+    _opened: list[EventLog]
+
+    @abc.abstractmethod
+    def open_log(self, name: str, **options: Any) -> EventLog:
+        """Open (creating if needed) the log ``name`` in this test's own scratch space.
+
+        The same name within one test opens the same stored log again (as another
+        process would); every test starts with no logs at all.
+        """
+
+    @pytest.fixture(autouse=True)
+    def _close_opened_logs(self) -> Iterator[None]:
+        self._opened = []
+        yield
+        for log in self._opened:
+            log.close()
+
+    def open(self, name: str = "log", **options: Any) -> EventLog:
+        log = self.open_log(name, **options)
+        self._opened.append(log)
+        return log
+
+    @pytest.fixture
+    def log(self) -> EventLog:
+        return self.open()
+
+    # -- appending and reading back ---------------------------------------------
+
+    def test_a_fresh_log_is_empty(self, log: EventLog) -> None:
+        assert log.last_position() == 0
+        assert list(log.read_all()) == []
+        assert log.read_stream("nobody") == []
+        assert log.stream_version("nobody") == 0
+        assert log.stream_ids() == []
+
+    def test_append_then_read_back(self, log: EventLog) -> None:
+        before = time.time()
+        first = log.append("a", 0, [ev("Started", b"a1"), ev("Ran", b"a2"), ev("Ran", b"a3")])
+        second = log.append("b", 0, [ev("Started", b"b1"), ev("Ran", b"b2")])
+        third = log.append("a", 3, [ev("Completed", b"a4")])
+        after = time.time()
+
+        assert first == [1, 2, 3]
+        assert second == [4, 5]
+        assert third == [6]
+        assert log.last_position() == 6
+        assert log.stream_version("a") == 4
+        assert log.stream_version("b") == 2
+
+        stream_a = log.read_stream("a")
+        assert [(e.position, e.stream_id, e.version, e.type, e.data) for e in stream_a] == [
+            (1, "a", 1, "Started", b"a1"),
+            (2, "a", 2, "Ran", b"a2"),
+            (3, "a", 3, "Ran", b"a3"),
+            (6, "a", 4, "Completed", b"a4"),
+        ]
+        assert all(before - 1 <= e.recorded_at <= after + 1 for e in stream_a)
+        assert [e.version for e in log.read_stream("a", from_version=3)] == [3, 4]
+        assert log.read_stream("a", from_version=5) == []
+
+        everything = list(log.read_all())
+        assert [e.position for e in everything] == [1, 2, 3, 4, 5, 6]
+        assert [(e.stream_id, e.version) for e in everything] == [
+            ("a", 1),
+            ("a", 2),
+            ("a", 3),
+            ("b", 1),
+            ("b", 2),
+            ("a", 4),
+        ]
+        assert all(isinstance(e, RecordedEvent) for e in everything)
+
+    def test_types_and_data_are_stored_byte_for_byte(self, log: EventLog) -> None:
+        events = [
+            ev("Empty", b""),
+            ev("Binary", bytes(range(256)) * 3),
+            ev("Nul", b"\x00\x00tail\x00"),
+            ev("Großes Ereignis ✓", b"x" * 300_000),
+        ]
+        log.append("stream with spaces/und Ümlaute", 0, events)
+        stored = log.read_stream("stream with spaces/und Ümlaute")
+        assert [NewEvent(e.type, e.data) for e in stored] == events
+        assert all(type(e.data) is bytes for e in stored)
+
+    def test_a_multi_event_append_is_never_seen_in_part(self, log: EventLog) -> None:
+        recorder = Recorder()
+        appends = [
+            Append("atomic", 5 * i, [ev("Part", b"%d" % j) for j in range(5)], recorder.sink)
+            for i in range(100)
+        ]
+        torn: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                seen = len(log.read_stream("atomic"))
+                total = sum(1 for _ in log.read_all())
+                if seen % 5 or total % 5:
+                    torn.append(seen)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            for append in appends:
+                log.submit(append)
+            acknowledged = recorder.wait_for(len(appends))
+        finally:
+            done.set()
+            watcher.join(WAIT)
+        assert not watcher.is_alive()
+        assert torn == []
+        assert all(a.error is None for a in acknowledged)
+        assert [e.version for e in log.read_stream("atomic")] == list(range(1, 501))
+
+    # -- optimistic concurrency -------------------------------------------------
+
+    @pytest.mark.parametrize("expected", [0, 1])
+    def test_a_stale_expected_version_is_refused(self, log: EventLog, expected: int) -> None:
+        log.append("s", 0, [ev("One"), ev("Two")])
+        with pytest.raises(ConcurrencyError) as raised:
+            log.append("s", expected, [ev("Late", b"late"), ev("Later")])
+        assert raised.value.stream_id == "s"
+        assert raised.value.expected_version == expected
+        assert [e.type for e in log.read_stream("s")] == ["One", "Two"]
+        assert log.last_position() == 2
+
+    @pytest.mark.parametrize(("stream", "expected"), [("s", 3), ("s", 10), ("empty", 1)])
+    def test_an_expected_version_ahead_of_the_stream_is_refused(
+        self, log: EventLog, stream: str, expected: int
+    ) -> None:
+        log.append("s", 0, [ev("One"), ev("Two")])
+        with pytest.raises(ConcurrencyError) as raised:
+            log.append(stream, expected, [ev("Gap")])
+        assert raised.value.expected_version == expected
+        assert log.read_stream("empty") == []
+        assert [e.version for e in log.read_stream("s")] == [1, 2]
+        assert log.last_position() == 2
+        # The refused append left no trace: the next event still gets the next position.
+        assert log.append("s", 2, [ev("Three")]) == [3]
+
+    def test_a_conflict_fails_only_its_own_append_in_a_batch(self, log: EventLog) -> None:
+        log.append("old", 0, [ev("Old1"), ev("Old2")])
+        recorder = Recorder()
+        sink = recorder.sink
+        with writer_held(log):
+            base = log.last_position()
+            fresh = Append("fresh", 0, [ev("F1"), ev("F2")], sink)
+            stale = Append("old", 1, [ev("Stale")], sink)
+            gap = Append("new", 1, [ev("Gap")], sink)
+            follows = Append("fresh", 2, [ev("F3")], sink)  # continues `fresh`, same batch
+            twin = Append("fresh", 0, [ev("Twin")], sink)  # races `fresh` in the same batch
+            extends = Append("old", 2, [ev("Old3"), ev("Old4")], sink)
+            batch = [fresh, stale, gap, follows, twin, extends]
+            for append in batch:
+                log.submit(append)
+        assert recorder.wait_for(len(batch)) == batch
+        assert len(recorder.calls) == 1
+
+        assert fresh.error is None
+        assert fresh.positions == [base + 1, base + 2]
+        assert follows.error is None
+        assert follows.positions == [base + 3]
+        assert extends.error is None
+        assert extends.positions == [base + 4, base + 5]
+        for failed, expected in [(stale, 1), (gap, 1), (twin, 0)]:
+            assert isinstance(failed.error, ConcurrencyError)
+            assert failed.error.expected_version == expected
+            assert failed.positions == []
+
+        assert [e.type for e in log.read_stream("fresh")] == ["F1", "F2", "F3"]
+        assert [e.type for e in log.read_stream("old")] == ["Old1", "Old2", "Old3", "Old4"]
+        assert log.read_stream("new") == []
+        # Positions stay gapless even though the failed appends were rolled back.
+        assert [e.position for e in log.read_all()] == list(range(1, base + 6))
+
+    def test_threads_racing_on_one_stream_each_land_exactly_once(self, log: EventLog) -> None:
+        per_thread = 15
+
+        def writer(name: str) -> Callable[[], None]:
+            def run() -> None:
+                written = 0
+                while written < per_thread:
+                    version = log.stream_version("counter")
+                    try:
+                        log.append("counter", version, [ev("Inc", name.encode())])
+                    except ConcurrencyError:
+                        continue  # someone else got there first: read the version again
+                    written += 1
+
+            return run
+
+        names = [f"t{i}" for i in range(4)]
+        run_threads([writer(name) for name in names])
+        stored = log.read_stream("counter")
+        assert [e.version for e in stored] == list(range(1, 4 * per_thread + 1))
+        assert sorted(e.data.decode() for e in stored) == sorted(names * per_thread)
+
+    # -- sinks ------------------------------------------------------------------
+
+    def test_a_sink_is_called_once_per_batch_with_its_own_appends(self, log: EventLog) -> None:
+        mine, theirs = Recorder(), Recorder()
+        token = object()
+        with writer_held(log):
+            # `mine.sink` is a new bound-method object each time: the same sink all the same.
+            a = Append("a", 0, [ev("A")], mine.sink, token=token)
+            b = Append("b", 0, [ev("B")], theirs.sink)
+            c = Append("c", 0, [ev("C1"), ev("C2")], mine.sink)
+            d = Append("d", 0, [ev("D")], theirs.sink)
+            e = Append("e", 0, [ev("E")], mine.sink)
+            for append in (a, b, c, d, e):
+                log.submit(append)
+        assert mine.wait_for(3) == [a, c, e]
+        assert theirs.wait_for(2) == [b, d]
+        assert [len(call) for call in mine.calls] == [3]
+        assert [len(call) for call in theirs.calls] == [2]
+        assert a.token is token
+        assert mine.threads[0] != threading.get_ident()
+
+    def test_a_sink_runs_once_the_events_are_readable_elsewhere(self, log: EventLog) -> None:
+        other = self.open("log")
+
+        def probe(appends: list[Append]) -> object:
+            from_another_thread: list[list[str]] = []
+            reader = threading.Thread(
+                target=lambda: from_another_thread.append(
+                    [e.type for a in appends for e in log.read_stream(a.stream_id)]
+                )
+            )
+            reader.start()
+            reader.join(WAIT)
+            from_another_log = [e.type for a in appends for e in other.read_stream(a.stream_id)]
+            return from_another_thread, from_another_log
+
+        recorder = Recorder(probe)
+        log.submit(Append("seen", 0, [ev("One"), ev("Two")], recorder.sink))
+        recorder.wait_for(1)
+        assert recorder.probed == [([["One", "Two"]], ["One", "Two"])]
+
+    def test_an_unhashable_sink_is_grouped_by_identity(self, log: EventLog) -> None:
+        @dataclass  # eq without hash: unhashable
+        class Sink:
+            calls: list[list[Append]]
+
+            def __call__(self, appends: list[Append]) -> None:
+                self.calls.append(appends)
+
+        first, second = Sink([]), Sink([])  # equal, yet two sinks
+        with writer_held(log):
+            for i, sink in enumerate([first, second, first]):
+                log.submit(Append(f"s{i}", 0, [ev("E")], sink))
+        log.append("after", 0, [ev("E")])  # acknowledged after the batch above
+        assert [[a.stream_id for a in call] for call in first.calls] == [["s0", "s2"]]
+        assert [[a.stream_id for a in call] for call in second.calls] == [["s1"]]
+
+    def test_a_commit_listener_hears_every_batch_after_commit(self, log: EventLog) -> None:
+        heard: list[int] = []
+        log.add_commit_listener(lambda: heard.append(log.last_position()))
+        log.append("a", 0, [ev("A")])
+        log.append("a", 1, [ev("B"), ev("C")])
+        assert heard == [1, 3]
+
+    def test_a_failing_sink_does_not_stop_the_writer(self, log: EventLog) -> None:
+        def broken(_: list[Append]) -> None:
+            raise RuntimeError("a broken sink")
+
+        log.submit(Append("x", 0, [ev("X")], broken))
+        assert log.append("y", 0, [ev("Y")]) == [2]
+        assert [e.stream_id for e in log.read_all()] == ["x", "y"]
+
+    def test_a_malformed_append_is_refused_without_harming_its_batch(self, log: EventLog) -> None:
+        recorder = Recorder()
+        with writer_held(log):
+            good = Append("good", 0, [ev("Good")], recorder.sink)
+            log.submit(good)
+            with pytest.raises(TypeError):
+                log.submit(Append("bad", 0, [NewEvent("Bad", {"no": "bytes"})], recorder.sink))  # type: ignore[arg-type]
+            with pytest.raises(TypeError):
+                log.submit(Append("bad", 0, [NewEvent("Bad", None)], recorder.sink))  # type: ignore[arg-type]
+            also = Append("also", 0, [ev("Also")], recorder.sink)
+            log.submit(also)
+        assert recorder.wait_for(2) == [good, also]
+        assert good.error is None
+        assert also.error is None
+        assert log.read_stream("bad") == []
+
+    # -- reading everything -----------------------------------------------------
+
+    @pytest.mark.parametrize("chunk", [1, 3, 4, 10_000])
+    def test_read_all_from_a_position_with_a_limit(self, log: EventLog, chunk: int) -> None:
+        for i in range(6):
+            log.append(f"s{i}", 0, [ev("E", b"%d-%d" % (i, j)) for j in range(4)])
+        assert log.last_position() == 24
+
+        assert [e.position for e in log.read_all(chunk=chunk)] == list(range(1, 25))
+        assert [e.position for e in log.read_all(7, chunk=chunk)] == list(range(8, 25))
+        assert [e.position for e in log.read_all(7, limit=8, chunk=chunk)] == list(range(8, 16))
+        assert [e.position for e in log.read_all(0, limit=12, chunk=chunk)] == list(range(1, 13))
+        assert [e.position for e in log.read_all(20, limit=100, chunk=chunk)] == [21, 22, 23, 24]
+        assert list(log.read_all(0, limit=0, chunk=chunk)) == []
+        assert list(log.read_all(24, chunk=chunk)) == []
+        assert list(log.read_all(1000, chunk=chunk)) == []
+        assert [(e.stream_id, e.data) for e in log.read_all(4, limit=2, chunk=chunk)] == [
+            ("s1", b"1-0"),
+            ("s1", b"1-1"),
+        ]
+
+    def test_tail_follows_new_events_until_stopped(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A1"), ev("A2")])
+        seen: queue.Queue[RecordedEvent] = queue.Queue()
+        stop = threading.Event()
+
+        def follow() -> None:
+            for event in log.tail(1, poll_interval=0.01, stop=stop):
+                seen.put(event)
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        try:
+            assert seen.get(timeout=WAIT)[:4] == (2, "a", 2, "A2")
+            log.append("b", 0, [ev("B1")])
+            assert seen.get(timeout=WAIT)[:4] == (3, "b", 1, "B1")
+            # Another log on the same storage stands in for another process.
+            self.open("log").append("a", 2, [ev("A3"), ev("A4")])
+            assert [seen.get(timeout=WAIT).type for _ in range(2)] == ["A3", "A4"]
+        finally:
+            stop.set()
+            follower.join(WAIT)
+        assert not follower.is_alive(), "tail did not stop"
+        assert seen.empty()
+
+    def test_tail_with_stop_already_set_yields_nothing(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A1")])
+        stop = threading.Event()
+        stop.set()
+        assert list(log.tail(0, poll_interval=0.01, stop=stop)) == []
+
+    # -- recovery ---------------------------------------------------------------
+
+    def test_stream_ids_leaves_out_streams_with_a_given_type(self, log: EventLog) -> None:
+        log.append("done", 0, [ev("Started"), ev("Completed")])
+        log.append("open", 0, [ev("Started")])
+        log.append("cancelled", 0, [ev("Started")])
+        log.append("busy", 0, [ev("Started"), ev("Ran"), ev("Ran")])
+        log.append("cancelled", 1, [ev("Cancelled")])
+
+        assert sorted(log.stream_ids()) == ["busy", "cancelled", "done", "open"]
+        assert sorted(log.stream_ids(where_type_not_in=["Completed", "Cancelled"])) == [
+            "busy",
+            "open",
+        ]
+        assert sorted(log.stream_ids(where_type_not_in=["Nothing"])) == sorted(log.stream_ids())
+        assert log.stream_ids(where_type_not_in=["Started"]) == []
+
+    # -- lifetime ---------------------------------------------------------------
+
+    def test_close_is_idempotent_and_refuses_later_appends(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A")])
+        log.close()
+        log.close()
+        assert log.closed
+        recorder = Recorder()
+        with pytest.raises(LogClosed):
+            log.submit(Append("a", 1, [ev("B")], recorder.sink))
+        with pytest.raises(LogClosed):
+            log.append("a", 1, [ev("B")])
+        assert recorder.calls == []
+        assert [e.type for e in self.open("log").read_stream("a")] == ["A"]
+
+    def test_close_commits_everything_already_submitted(self) -> None:
+        log = self.open("log", batch_size=16)
+        recorder = Recorder()
+        appends = [Append(f"s{i}", 0, [ev("E"), ev("F")], recorder.sink) for i in range(300)]
+        for append in appends:
+            log.submit(append)
+        log.close()
+        assert recorder.acknowledged() == appends
+        assert all(a.error is None for a in appends)
+        assert sum(1 for _ in self.open("log").read_all()) == 600
+
+    def test_a_log_is_a_context_manager(self) -> None:
+        with self.open("log") as log:
+            log.append("a", 0, [ev("A")])
+        assert log.closed
+
+    def test_threads_appending_to_distinct_streams_all_land_once(self, log: EventLog) -> None:
+        threads, streams = 8, 40
+        returned: dict[tuple[str, int], int] = {}
+        lock = threading.Lock()
+
+        def writer(t: int) -> Callable[[], None]:
+            def run() -> None:
+                recorder = Recorder()
+                for s in range(streams):
+                    sid = f"t{t}-s{s}"
+                    positions = log.append(sid, 0, [ev("E", b"%d" % v) for v in (1, 2)])
+                    log.submit(Append(sid, 2, [ev("E", b"3")], recorder.sink))
+                    with lock:
+                        returned.update(
+                            {(sid, v): p for v, p in zip((1, 2), positions, strict=True)}
+                        )
+                for append in recorder.wait_for(streams):
+                    assert append.error is None
+                    with lock:
+                        returned[(append.stream_id, 3)] = append.positions[0]
+
+            return run
+
+        run_threads([writer(t) for t in range(threads)])
+        total = threads * streams * 3
+        stored = list(log.read_all())
+        assert [e.position for e in stored] == list(range(1, total + 1))
+        assert {(e.stream_id, e.version): e.position for e in stored} == returned
+        assert all(e.data == b"%d" % e.version for e in stored)
+
+    def test_full_durability_appends_and_reads(self) -> None:
+        log = self.open("full", durability="full")
+        assert log.durability == "full"
+        assert log.append("a", 0, [ev("A"), ev("B")]) == [1, 2]
+        assert [e.type for e in log.read_stream("a")] == ["A", "B"]
+
+    def test_an_unknown_durability_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="durability"):
+            self.open("log", durability="sometimes")

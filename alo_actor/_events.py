@@ -64,6 +64,27 @@ class TimedOut(AloEvent, frozen=True, gc=False):
     """The deadline passed; ``at`` is ``max(deadline, created_at)``."""
 
 
+class DeliveriesDue(AloEvent, frozen=True, gc=False):
+    """The outcome (the terminal event just before) is owed to every result URL."""
+
+
+class Delivered(AloEvent, frozen=True, gc=False):
+    """A result URL answered 2xx to the outcome's POST."""
+
+    url: str
+
+
+class DeliveryAbandoned(AloEvent, frozen=True, gc=False):
+    """A result URL was given up on (a 4xx, or the give-up age passed)."""
+
+    url: str
+    reason: str
+
+
+class DeliveriesFinished(AloEvent, frozen=True, gc=False):
+    """Every result URL is delivered or abandoned: nothing is owed any more."""
+
+
 EVENT_TYPES: tuple[type[AloEvent], ...] = (
     Started,
     AttemptStarted,
@@ -74,6 +95,17 @@ EVENT_TYPES: tuple[type[AloEvent], ...] = (
     Failed,
     Cancelled,
     TimedOut,
+    DeliveriesDue,
+    Delivered,
+    DeliveryAbandoned,
+    DeliveriesFinished,
+)
+# The only events allowed after an ALO's terminal event (semantics §4).
+DELIVERY_EVENTS: tuple[type[AloEvent], ...] = (
+    DeliveriesDue,
+    Delivered,
+    DeliveryAbandoned,
+    DeliveriesFinished,
 )
 TERMINAL_EVENTS: tuple[type[AloEvent], ...] = (Completed, Failed, Cancelled, TimedOut)
 TERMINAL_EVENT_NAMES: tuple[str, ...] = tuple(t.__name__ for t in TERMINAL_EVENTS)

@@ -18,6 +18,10 @@ from alo_actor._events import (
     AttemptStarted,
     Cancelled,
     Completed,
+    Delivered,
+    DeliveriesDue,
+    DeliveriesFinished,
+    DeliveryAbandoned,
     Failed,
     Paused,
     Resumed,
@@ -49,6 +53,8 @@ class AloState(msgspec.Struct, frozen=True, gc=False):
     result: msgspec.Raw | None = None
     result_metadata: dict[str, str] | None = None
     failure: Failure | None = None
+    # Result URLs delivered or abandoned (the rest are still owed, once terminal).
+    resolved_urls: tuple[str, ...] = ()
     version: int = 0
 
     @property
@@ -142,6 +148,14 @@ class AttemptErrored(Command, frozen=True, gc=False):
     retry_at: float | None
 
 
+class RecordDelivery(Command, frozen=True, gc=False):
+    """The dispatcher is done with one result URL: delivered, or given up on."""
+
+    url: str
+    delivered: bool
+    reason: str
+
+
 class Decision(msgspec.Struct, frozen=True, gc=False):
     """What a command does: the events to persist, then the reply (an error, or info)."""
 
@@ -200,6 +214,10 @@ def evolve(state: AloState | None, event: AloEvent) -> AloState:
             return _settle(state, Status.CANCELLED, event.at, version, failure=event.failure)
         case TimedOut():
             return _settle(state, Status.TIMED_OUT, event.at, version, failure=TIMED_OUT_FAILURE)
+        case Delivered() | DeliveryAbandoned():
+            return replace(state, resolved_urls=(*state.resolved_urls, event.url), version=version)
+        case DeliveriesDue() | DeliveriesFinished():
+            return replace(state, version=version)
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -244,12 +262,29 @@ def decide(state: AloState | None, command: Command, now: float) -> Decision:
     if state.deadline is not None and not state.terminal and now >= state.deadline:
         timed_out = TimedOut(at=max(state.deadline, state.created_at))
         then = _decide_existing(evolve(state, timed_out), command, now)
-        return replace(then, events=(timed_out, *then.events))
-    return _decide_existing(state, command, now)
+        return _owe_deliveries(state, replace(then, events=(timed_out, *then.events)), now)
+    return _owe_deliveries(state, _decide_existing(state, command, now), now)
 
+
+def _owe_deliveries(state: AloState, decision: Decision, now: float) -> Decision:
+    """An outcome of an ALO with result URLs is recorded as owed in the same append."""
+    if state.result_urls and not state.terminal and _settles(decision.events):
+        return replace(decision, events=(*decision.events, DeliveriesDue(now)))
+    return decision
+
+
+def _settles(events: tuple[AloEvent, ...]) -> bool:
+    return any(isinstance(e, Completed | Failed | Cancelled | TimedOut) for e in events)
 
 
 def _create(command: Start, now: float) -> Decision:
+    decision = _created(command, now)
+    if command.result_urls and _settles(decision.events):
+        return replace(decision, events=(*decision.events, DeliveriesDue(now)))
+    return decision
+
+
+def _created(command: Start, now: float) -> Decision:
     started = Started(
         at=now,
         id=command.id,
@@ -282,6 +317,8 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
             )
         case Read():
             return UNCHANGED
+        case RecordDelivery():
+            return _record_delivery(state, command, now)
     if state.terminal:
         return UNCHANGED
     match command:
@@ -321,6 +358,19 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
             failed = AttemptFailed(now, command.attempt, command.failure, command.retry_at)
             return Decision(events=(failed,))
     raise TypeError(f"unknown command {command!r}")
+
+
+def _record_delivery(state: AloState, command: RecordDelivery, now: float) -> Decision:
+    url = command.url
+    if not state.terminal or url not in state.result_urls or url in state.resolved_urls:
+        return UNCHANGED
+    record: AloEvent = (
+        Delivered(now, url) if command.delivered else DeliveryAbandoned(now, url, command.reason)
+    )
+    owed = set(state.result_urls) - set(state.resolved_urls) - {url}
+    if owed:
+        return Decision(events=(record,))
+    return Decision(events=(record, DeliveriesFinished(now)))
 
 
 def _attempt_due(state: AloState, now: float, attempt_lost: bool = False) -> bool:

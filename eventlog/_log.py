@@ -191,6 +191,17 @@ class EventLog:
             )
         return [row[0] for row in rows]
 
+    def streams_having(self, event_type: str, lacking: Sequence[str] = ()) -> list[str]:
+        """Streams with an event of ``event_type`` and none of the types in ``lacking``."""
+        conn = self._reader()
+        marks = ",".join("?" * len(lacking)) or "NULL"
+        rows = conn.execute(
+            "SELECT DISTINCT stream_id FROM events WHERE type = ? AND stream_id NOT IN "
+            f"(SELECT stream_id FROM events WHERE type IN ({marks})) ORDER BY position",
+            (event_type, *lacking),
+        )
+        return [row[0] for row in rows]
+
     # -- lifetime --------------------------------------------------------------
 
     def close(self) -> None:

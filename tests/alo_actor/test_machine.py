@@ -12,6 +12,10 @@ from msgspec.structs import replace
 
 from alo_actor._errors import AloError, AlreadyExists, NotFound
 from alo_actor._events import (
+    Delivered,
+    DeliveriesDue,
+    DeliveriesFinished,
+    DeliveryAbandoned,
     TERMINAL_EVENTS,
     AloEvent,
     AttemptFailed,
@@ -36,6 +40,7 @@ from alo_actor._machine import (
     Fail,
     Pause,
     Read,
+    RecordDelivery,
     Recover,
     Resume,
     Start,
@@ -54,7 +59,10 @@ ALO_ID = "order-42"
 OP = "greeting"
 INPUT = raw({"name": "Ada"})
 METADATA = {"tenant": "acme", "region": "eu"}
-URLS = ["https://example.com/hook"]
+# The table's ALOs own no result URLs: what an outcome owes to result URLs is tested
+# on its own below.
+URLS: list[str] = []
+HOOK = "https://example.com/hook"
 RESULT = raw("hello Ada")
 FAILURE = Failure(message="boom", type="ValueError")
 
@@ -143,6 +151,7 @@ COMMANDS: dict[str, Command] = {
     "recover": Recover(),
     "attempt-succeeded": AttemptSucceeded(1, RESULT, {"lang": "en"}),
     "attempt-errored": AttemptErrored(1, FAILURE, retry_at=None),
+    "record-delivery": RecordDelivery(HOOK, delivered=True, reason="HTTP 200"),
 }
 
 
@@ -231,6 +240,8 @@ TABLE: dict[str, dict[str, Expect]] = {
         settles(FAILED_NOW, Status.FAILED),
         UNCHANGED,
     ),
+    # a URL the ALO does not own is never recorded
+    "record-delivery": row(NOT_FOUND, UNCHANGED, UNCHANGED, UNCHANGED),
 }
 
 CELLS = [(command, state) for command in TABLE for state in STATE_NAMES]
@@ -458,7 +469,7 @@ def test_start_same_external_promise_is_unchanged() -> None:
         start(metadata={}),
         start(metadata={**METADATA, "extra": "1"}),
         start(metadata={**METADATA, "tenant": "other"}),
-        start(result_urls=[]),
+        start(result_urls=[HOOK]),
         start(result_urls=["https://example.com/other"]),
         start(result_urls=[*URLS, "https://example.com/second"]),
     ],
@@ -471,7 +482,7 @@ def test_start_same_external_promise_is_unchanged() -> None:
         "metadata-empty",
         "metadata-extra",
         "metadata-value",
-        "urls-empty",
+        "urls-added",
         "urls-other",
         "urls-extra",
     ],
@@ -813,3 +824,57 @@ def test_resume_starts_a_new_attempt_when_the_running_one_was_lost() -> None:
     lost = decide(paused, Resume(runnable=True, attempt_lost=True), 3.0)
     assert [type(e) for e in lost.events] == [Resumed, AttemptStarted]
     assert lost.events[1] == AttemptStarted(3.0, 2)
+
+
+# -- what an outcome owes to result URLs ------------------------------------------------
+
+SECOND = "https://example.com/second"
+
+
+def owning_urls(*more: AloEvent) -> AloState:
+    first = Started(T0, ALO_ID, OP, INPUT, {}, [HOOK, SECOND], DEADLINE)
+    return build(first, *more)
+
+
+@pytest.mark.parametrize(
+    "command", [Complete(RESULT, {}), Fail(FAILURE), Cancel("no"), AttemptErrored(1, FAILURE, None)]
+)
+def test_an_outcome_owes_itself_to_the_result_urls_in_the_same_append(command: Command) -> None:
+    decision = decide(owning_urls(), command, T0 + 1)
+    assert decision.events[-1] == DeliveriesDue(T0 + 1)
+    assert len(decision.events) == 2
+
+
+def test_a_timeout_owes_itself_too_and_creation_timed_out_as_well() -> None:
+    timed_out = decide(owning_urls(), Read(), NOW)
+    assert timed_out.events == (TimedOut(DEADLINE), DeliveriesDue(NOW))
+    created = decide(None, start(result_urls=[HOOK], deadline=NOW), NOW)
+    assert [type(e) for e in created.events] == [Started, TimedOut, DeliveriesDue]
+
+
+def test_no_delivery_is_owed_without_result_urls() -> None:
+    decision = decide(prepared("RUNNING"), COMMANDS["complete"], NOW)
+    assert decision.events == (COMPLETED_NOW,)
+
+
+def test_deliveries_are_recorded_once_each_then_finished() -> None:
+    done = owning_urls(Completed(T0 + 1, RESULT, {}), DeliveriesDue(T0 + 1))
+    first = decide(done, RecordDelivery(HOOK, delivered=True, reason="HTTP 200"), T0 + 2)
+    assert first.events == (Delivered(T0 + 2, HOOK),)
+    after_first = fold(first.events, done)
+    assert after_first is not None and after_first.resolved_urls == (HOOK,)
+    again = decide(after_first, RecordDelivery(HOOK, delivered=True, reason="HTTP 200"), T0 + 3)
+    assert again.events == ()
+    last = decide(after_first, RecordDelivery(SECOND, delivered=False, reason="HTTP 400"), T0 + 3)
+    assert last.events == (
+        DeliveryAbandoned(T0 + 3, SECOND, "HTTP 400"),
+        DeliveriesFinished(T0 + 3),
+    )
+    finished = fold(last.events, after_first)
+    assert finished is not None
+    assert finished.status is Status.COMPLETED
+    assert finished.info() == done.info()  # delivery records change no public field
+
+
+def test_a_delivery_before_the_outcome_is_not_recorded() -> None:
+    assert decide(owning_urls(), RecordDelivery(HOOK, True, "HTTP 200"), T0 + 1).events == ()

@@ -11,13 +11,14 @@ entities' events (Akka's persist-then-reply, Orleans' virtual actors).
 from __future__ import annotations
 
 import logging
+import queue
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import pykka
 
-from eventlog import Append, ConcurrencyError, EventLog, NewEvent, RecordedEvent
+from eventlog import Append, ConcurrencyError, EventLog, NewEvent, RecordedEvent, Statement
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -43,13 +44,11 @@ class Entity(Generic[S]):
         self.attached: Any = None  # the behaviour's own per-entity data (waiters, …)
 
 
-Then = Callable[[Entity[Any], BaseException | None], None]
-
-
-# A behaviour's answer to a message: the events to persist, then a continuation run
-# after they are committed (error None) or could not be (the error). A plain tuple,
-# built for every message.
-Step = tuple[Sequence[E], Then | None]
+# A behaviour's answer to a message: the events to persist, and a token that the host
+# hands back to ``behavior.then(entity, token, error)`` once they are committed (error
+# None) or could not be (the error); no token, no call. A plain tuple, not a closure:
+# this is built for every message.
+Step = tuple[Sequence[E], Any]
 
 
 class Behavior(Protocol[S, E]):
@@ -68,6 +67,10 @@ class Behavior(Protocol[S, E]):
 
     def handle(self, entity: Entity[S], message: Any) -> Step[E]: ...
 
+    def then(self, entity: Entity[S], token: Any, error: BaseException | None) -> None:
+        """Answer a handled message once its events are committed (or failed to be)."""
+        ...
+
     def on_persisted(self, entity: Entity[S], events: Sequence[E]) -> None:
         """Effects of newly committed events (called before the step's continuation)."""
         ...
@@ -81,6 +84,12 @@ class Behavior(Protocol[S, E]):
     def on_message(self, host: EntityHost[S, E], message: Any) -> None:
         """A message not addressed to one entity."""
         ...
+
+
+# ``behavior.project(entity, events)``, if the behaviour has it: SQL statements to
+# commit in the same transaction as the events (``eventlog.Append.extra``), called with
+# the entity as it was before them. For a read model that must never lag the log.
+Project = Callable[[Entity[Any], Sequence[Any]], Sequence[Statement]]
 
 
 class Deliver(NamedTuple):
@@ -102,7 +111,7 @@ class _Committed(NamedTuple):
 
 # What an append in flight carries back to the host: (entity, message, events, then,
 # retries). A plain tuple: this is built for every persisted command.
-_Pending = tuple[Entity[Any], Any, Sequence[Any], Then | None, int]
+_Pending = tuple[Entity[Any], Any, Sequence[Any], Any, int]
 
 
 class EntityHost(pykka.ThreadingActor, Generic[S, E]):
@@ -126,6 +135,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._sink = self._committed_sink
         self._encode = behavior.encode
         self._handle = behavior.handle
+        self._then = behavior.then
+        # Optional: SQL statements committed with each append (a read model, say).
+        self._project: Project | None = getattr(behavior, "project", None)
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
@@ -181,17 +193,21 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             events, then = self._handle(entity, message)
             if not events:
                 if then is not None:
-                    then(entity, None)
+                    self._then(entity, then, None)
                 return
             encode = self._encode
             encoded = [encode(event) for event in events]
+            project = self._project
+            extra = () if project is None else project(entity, events)
         except Exception as exc:
             self._crash(entity, message, exc)
             return
         entity.busy = True
         pending: _Pending = (entity, message, events, then, retries)
         try:
-            self.log.submit(Append(entity.id, entity.version, encoded, self._sink, pending))
+            self.log.submit(
+                Append(entity.id, entity.version, encoded, self._sink, pending, extra=extra)
+            )
         except Exception as exc:
             entity.busy = False
             if then is not None:
@@ -229,10 +245,10 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._maybe_passivate(entity)
 
     def _run_then(
-        self, entity: Entity[S], message: Any, then: Then, error: BaseException | None
+        self, entity: Entity[S], message: Any, then: Any, error: BaseException | None
     ) -> None:
         try:
-            then(entity, error)
+            self._then(entity, then, error)
         except Exception as exc:
             self._crash(entity, message, exc)
 
@@ -276,5 +292,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             stopping(self)
 
     def busy_count(self) -> int:
-        """Entities waiting for a commit (zero when the host is quiescent)."""
-        return sum(1 for entity in self.entities.values() if entity.busy)
+        """Entities waiting for a commit, plus messages not yet handled (zero when idle)."""
+        inbox = self.actor_inbox
+        queued = inbox.qsize() if isinstance(inbox, queue.Queue) else 0
+        return sum(1 for entity in self.entities.values() if entity.busy) + queued

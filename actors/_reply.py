@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from typing import Any, Protocol
@@ -74,10 +75,8 @@ class LoopBridge:
 
     def call(self, fn: Any, *args: Any) -> None:
         """Run ``fn(*args)`` on the loop (scheduled thread-safely)."""
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:
-            pass
 
     def _drain(self) -> None:
         with self._lock:

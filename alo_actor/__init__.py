@@ -15,12 +15,14 @@ from alo_actor._errors import (
     SystemClosed,
 )
 from alo_actor._handlers import HandlerContext, HandlerResult, RetryPolicy
+from alo_actor._listing import AloPage
 from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._system import AloSystem
 
 __all__ = [
     "AloError",
     "AloInfo",
+    "AloPage",
     "AloSystem",
     "AlreadyExists",
     "AsyncAloSystem",

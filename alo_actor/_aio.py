@@ -8,12 +8,15 @@ travel to the supervisor as one message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import os
+import weakref
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actors import Deliver, DeliverMany, bridge_for
-from alo_actor._errors import SystemClosed
+from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
+from alo_actor._listing import AloPage, StatusFilter, TimeBound
 from alo_actor._machine import Command, Pause, Read, Resume
 from alo_actor._model import AloInfo, Failure
 from alo_actor._requests import (
@@ -24,7 +27,7 @@ from alo_actor._requests import (
     result_of,
     start_command,
 )
-from alo_actor._supervisor import INFO, RESULT, Ask, Unwait
+from alo_actor._supervisor import INFO, RESULT, SUBSCRIBE, Ask, Unwait
 from alo_actor._validate import check_id, check_timeout
 
 if TYPE_CHECKING:
@@ -64,7 +67,10 @@ class AsyncAloSystem:
 
     def __init__(self, system: AloSystem) -> None:
         self._system = system
-        self._outboxes: dict[asyncio.AbstractEventLoop, _Outbox] = {}
+        # Weak: a closed loop (every test, every asyncio.run) must not be kept alive.
+        self._outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _outbox(self, loop: asyncio.AbstractEventLoop) -> _Outbox:
         outbox = self._outboxes.get(loop)
@@ -89,7 +95,16 @@ class AsyncAloSystem:
         except TimeoutError:
             if not self._system.closed:
                 self._system.send(Unwait(alo_id, reply))
+                # The timeout bounds the wait for the ALO to settle, not the round trip
+                # to the supervisor: one already settled (timeout=0 included) answers.
+                state, _ = await self._ask(alo_id, Read(), INFO)
+                if state.terminal:
+                    return state
             raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s") from None
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """``AloSystem.settle`` without blocking the event loop."""
+        await asyncio.to_thread(self._system.settle, timeout)
 
     async def register(
         self, operation: str, handler: Handler, retry: RetryPolicy | None = None
@@ -153,5 +168,52 @@ class AsyncAloSystem:
     async def pause(self, id: str) -> AloInfo:
         return info_of(await self._ask(check_id(id), Pause(), INFO))
 
+    async def subscribe(self, id: str, callback: Callable[[AloInfo], object]) -> AloInfo:
+        """``callback(info)`` once the outcome is durable (see ``AloSystem.subscribe``)."""
+        if not callable(callback):
+            raise InvalidArgument("callback must be callable: callback(info)")
+        if self._system.closed:
+            raise SystemClosed("the ALO system is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        outbox = self._outbox(loop)
+        outbox.put(
+            Deliver(check_id(id), Ask(Read(), outbox.bridge.reply_to(future), SUBSCRIBE, callback))
+        )
+        return info_of(await future)
+
     async def resume(self, id: str) -> AloInfo:
         return info_of(await self._ask(check_id(id), Resume(), INFO))
+
+    async def purge(
+        self,
+        settled_before: TimeBound,
+        status: StatusFilter = None,
+        archive: str | os.PathLike[str] | None = None,
+    ) -> int:
+        """``AloSystem.purge`` on a worker thread."""
+        return await asyncio.to_thread(self._system.purge, settled_before, status, archive)
+
+    # Last: below it, mypy would take `list` in annotations for this method.
+    async def list(
+        self,
+        status: StatusFilter = None,
+        *,
+        operation: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        created_after: TimeBound = None,
+        created_before: TimeBound = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AloPage:
+        """``AloSystem.list``, read on a worker thread so the loop never waits on SQLite."""
+        return await asyncio.to_thread(
+            self._system.list,
+            status,
+            operation=operation,
+            metadata=metadata,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            cursor=cursor,
+        )

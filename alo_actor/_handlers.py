@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import logging
 import threading
 import traceback
 from collections.abc import Callable, Collection, Mapping
@@ -20,7 +21,7 @@ import msgspec
 
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import Failure
-from alo_actor._validate import encode_payload
+from alo_actor._validate import check_metadata, encode_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext, Any], Any]
 
+_log = logging.getLogger("alo_actor")
+
 
 @dataclass(frozen=True, slots=True)
 class Registration:
@@ -123,7 +126,8 @@ def failure_of(error: BaseException) -> Failure:
     return Failure(
         message=str(error) or type(error).__name__,
         type=type(error).__name__,
-        details=getattr(error, "details", None) if _encodable(getattr(error, "details", None))
+        details=getattr(error, "details", None)
+        if _encodable(getattr(error, "details", None))
         else None,
         stack_trace="".join(traceback.format_exception(error)),
     )
@@ -140,7 +144,7 @@ def _encodable(value: Any) -> bool:
 def _outcome_of(value: Any) -> Outcome:
     metadata: dict[str, str] = {}
     if isinstance(value, HandlerResult):
-        value, metadata = value.result, dict(value.metadata)
+        value, metadata = value.result, check_metadata(value.metadata, "handler result metadata")
     return Outcome(encode_payload(value, "handler result"), metadata, None)
 
 
@@ -154,6 +158,20 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._busy = 0  # attempts and subscriber calls started but not finished
+
+    @property
+    def busy(self) -> int:
+        """Attempts and callbacks in progress (zero when the runner is idle)."""
+        return self._busy
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._busy += 1
+
+    def _leave(self, _: object = None) -> None:
+        with self._lock:
+            self._busy -= 1
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -190,8 +208,16 @@ class Runner:
             async def call_async() -> Any:
                 return await reg.handler(ctx, msgspec.msgpack.decode(stored_input))
 
+            self._enter()
             future = asyncio.run_coroutine_threadsafe(call_async(), self.loop)
-            future.add_done_callback(lambda f: done(_outcome_of_future(f)))
+
+            def finished_async(f: concurrent.futures.Future[Any]) -> None:
+                try:
+                    done(_outcome_of_future(f))
+                finally:
+                    self._leave()
+
+            future.add_done_callback(finished_async)
 
             def stop_async() -> None:
                 ctx.cancelled.set()
@@ -205,9 +231,37 @@ class Runner:
             except Exception as exc:
                 return Outcome(None, {}, exc)
 
-        pooled = self._pool.submit(call)
-        pooled.add_done_callback(lambda f: done(_outcome_of_future(f)))
+        def finished(f: concurrent.futures.Future[Outcome]) -> None:
+            try:
+                done(_outcome_of_future(f))
+            finally:
+                self._leave()
+
+        self._enter()
+        try:
+            pooled = self._pool.submit(call)
+        except RuntimeError:  # shut down: the system is closing
+            self._leave()
+            return ctx.cancelled.set
+        pooled.add_done_callback(finished)
         return ctx.cancelled.set
+
+    def call(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run user code (a subscriber) on the pool; what it raises is logged, not spread."""
+
+        def guarded() -> None:
+            try:
+                callback(*args)
+            except Exception:
+                _log.exception("subscriber %r raised", callback)
+            finally:
+                self._leave()
+
+        self._enter()
+        try:
+            self._pool.submit(guarded)
+        except RuntimeError:  # the pool is shut down: the system is closing
+            self._leave()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -78,6 +78,8 @@ def fail_command(
         failure = Failure(
             message=message, type=type or "Error", details=details, stack_trace=stack_trace
         )
+    if not isinstance(failure.message, str):
+        raise InvalidArgument("failure message must be a string")
     if not isinstance(failure.type, str) or (
         failure.stack_trace is not None and not isinstance(failure.stack_trace, str)
     ):

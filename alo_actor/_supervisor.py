@@ -7,15 +7,27 @@ each outcome out to waiters; it starts handler attempts and arms timers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import msgspec
+import pykka
+
 from actors import Deliver, Entity, EntityHost, Reply, Step
 from alo_actor._clock import Clock
+from alo_actor._delivery import Delivery, Dispatcher, outcome_delivery
 from alo_actor._errors import AloError, NotFound, SystemClosed
-from alo_actor._events import CODEC, AloEvent, AttemptFailed, AttemptStarted, Started
+from alo_actor._events import (
+    CODEC,
+    AloEvent,
+    AttemptFailed,
+    AttemptStarted,
+    DeliveriesDue,
+    Started,
+)
 from alo_actor._handlers import (
     HandlerContext,
     Outcome,
@@ -29,13 +41,17 @@ from alo_actor._machine import (
     AttemptSucceeded,
     BeginAttempt,
     Command,
+    Decision,
     Read,
+    RecordDelivery,
     Recover,
     Resume,
     Start,
     decide,
     evolve,
 )
+from alo_actor._model import AloInfo
+from alo_actor._projection import project
 from alo_actor._timers import Timers
 from eventlog import NewEvent, RecordedEvent
 
@@ -45,12 +61,14 @@ _log = logging.getLogger("alo_actor")
 INFO = 0  # (state, created)
 RESULT = 1  # the terminal state, waiting for it if need be
 NOTHING = 2  # internal commands: no one is waiting
+SUBSCRIBE = 3  # (state, None) now; ``callback(info)`` once the outcome is durable
 
 
 class Ask(NamedTuple):
     command: Command
     reply: Reply | None
     want: int
+    callback: Callable[[AloInfo], object] | None = None
 
 
 class Register(NamedTuple):
@@ -70,11 +88,25 @@ class Unwait(NamedTuple):
     reply: Reply
 
 
+class DeliveriesOwed(NamedTuple):
+    """Terminal ALOs found at open whose outcome some result URL is still owed."""
+
+    states: list[AloState]
+
+
+class Forget(NamedTuple):
+    """These ALOs were purged from the log: drop what the host remembers of them."""
+
+    ids: list[str]
+    reply: Reply
+
+
 @dataclass(slots=True)
 class Attached:
     """Per-ALO data that lives only in memory while the ALO is active."""
 
     waiters: list[Reply] = field(default_factory=list)
+    subscribers: list[Callable[[AloInfo], object]] = field(default_factory=list)
     stop_attempt: Callable[[], None] | None = None
 
 
@@ -83,6 +115,7 @@ class AloBehavior:
         self.clock = clock
         self.runner = runner
         self.timers = timers
+        self.dispatcher: Dispatcher | None = None  # set once built: it reports back here
         self.registry: dict[str, Registration] = {}
         # Non-terminal ALOs found at open whose handler is not registered yet.
         self.orphans: dict[str, set[str]] = {}
@@ -90,6 +123,8 @@ class AloBehavior:
         # Behavior protocol: plain functions, called for every event.
         self.encode: Callable[[AloEvent], NewEvent] = CODEC.encode
         self.evolve: Callable[[AloState | None, AloEvent], AloState] = evolve
+        # The `alos` read model, committed with the events (host's optional hook).
+        self.project = project
 
     # -- Behavior protocol -------------------------------------------------------
 
@@ -119,33 +154,52 @@ class AloBehavior:
     def handle(self, entity: Entity[AloState], message: Ask) -> Step[AloEvent]:
         command = message.command
         if isinstance(command, Resume) and entity.state is not None:
-            # Whether a handler can run here is the supervisor's knowledge, not the
-            # state machine's.
-            command = Resume(runnable=entity.state.operation in self.registry)
+            # Whether a handler can run, and whether the attempt the log calls running
+            # really runs here, is the supervisor's knowledge, not the state machine's.
+            attached: Attached | None = entity.attached
+            command = Resume(
+                runnable=entity.state.operation in self.registry,
+                attempt_lost=attached is None or attached.stop_attempt is None,
+            )
         decision = decide(entity.state, command, self.clock.now())
-        reply, want = message.reply, message.want
-        if reply is None:
+        if message.reply is None:
             return decision.events, None
-        error, created = decision.error, decision.created
-        if isinstance(error, NotFound):
-            error = NotFound(f"no ALO with id {entity.id!r}")
+        return decision.events, (message, decision)
 
-        def then(entity: Entity[AloState], failure: BaseException | None) -> None:
-            if failure is not None:
-                reply(None, _internal(failure))
-            elif error is not None:
-                reply(None, error)
-            elif want == INFO:
-                reply((entity.state, created))
+    def then(
+        self,
+        entity: Entity[AloState],
+        token: tuple[Ask, Decision],
+        failure: BaseException | None,
+    ) -> None:
+        message, decision = token
+        reply = message.reply
+        assert reply is not None
+        error = decision.error
+        if failure is not None:
+            reply(None, _internal(failure))
+        elif error is not None:
+            if isinstance(error, NotFound):
+                error = NotFound(f"no ALO with id {entity.id!r}")
+            reply(None, error)
+        elif message.want == INFO:
+            reply((entity.state, decision.created))
+        elif message.want == SUBSCRIBE:
+            state = entity.state
+            callback = message.callback
+            assert state is not None and callback is not None
+            if state.terminal:
+                self.runner.call(callback, state.info())
             else:
-                state = entity.state
-                assert state is not None
-                if state.terminal:
-                    reply(state)
-                else:
-                    self._attached(entity).waiters.append(reply)
-
-        return decision.events, then
+                self._attached(entity).subscribers.append(callback)
+            reply((state, None))
+        else:
+            state = entity.state
+            assert state is not None
+            if state.terminal:
+                reply(state)
+            else:
+                self._attached(entity).waiters.append(reply)
 
     def on_persisted(self, entity: Entity[AloState], events: Sequence[AloEvent]) -> None:
         state = entity.state
@@ -158,6 +212,12 @@ class AloBehavior:
                     attached.stop_attempt()
                 for waiter in attached.waiters:
                     waiter(state)
+                if attached.subscribers:
+                    info = state.info()
+                    for subscriber in attached.subscribers:
+                        self.runner.call(subscriber, info)
+            if state.result_urls and any(isinstance(e, DeliveriesDue) for e in events):
+                self._deliver(state)
             return
         for event in events:
             if isinstance(event, Started):
@@ -192,6 +252,12 @@ class AloBehavior:
             self._register(host, message)
         elif isinstance(message, Recovered):
             self._recovered(host, message)
+        elif isinstance(message, DeliveriesOwed):
+            for state in message.states:
+                self._deliver(state)
+        elif isinstance(message, Forget):
+            host.forget(message.ids)
+            message.reply(None)
         else:
             raise TypeError(f"unexpected message {message!r}")
 
@@ -227,9 +293,31 @@ class AloBehavior:
             else:
                 retry_at = reg.retry.retry_at(attempt, outcome.error, self.clock.now())
                 command = AttemptErrored(attempt, failure_of(outcome.error), retry_at)
-            host.actor_ref.tell(Deliver(ctx.id, Ask(command, None, NOTHING)))
+            # If the system closed meanwhile, the ALO stays RUNNING and re-runs on reopen.
+            with contextlib.suppress(pykka.ActorDeadError):
+                host.actor_ref.tell(Deliver(ctx.id, Ask(command, None, NOTHING)))
 
         self._attached(entity).stop_attempt = self.runner.run(reg, ctx, state.input, done)
+
+    def _deliver(self, state: AloState) -> None:
+        """POST the outcome to every result URL it is still owed to."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        info = state.info()
+        result = msgspec.msgpack.decode(state.result) if state.result is not None else None
+        for url in state.result_urls:
+            if url not in state.resolved_urls:
+                dispatcher.dispatch(outcome_delivery(info, result, url))
+
+    def delivery_final(self, delivery: Delivery, delivered: bool, reason: str) -> None:
+        """The dispatcher is done with one URL (on its thread): record it in the log."""
+        host = self.host
+        if host is None:
+            return
+        command = RecordDelivery(delivery.url, delivered, reason)
+        # Closing: the delivery stays owed and is resumed on the next open.
+        with contextlib.suppress(pykka.ActorDeadError):
+            host.actor_ref.tell(Deliver(delivery.alo_id, Ask(command, None, NOTHING)))
 
     def _arm(self, at: float, entity_id: str, command: Command) -> None:
         host = self.host

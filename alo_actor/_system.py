@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -13,11 +16,14 @@ import pykka
 from actors import Deliver, EntityHost, SyncReply
 from alo_actor._aio import AsyncAloSystem
 from alo_actor._clock import Clock, SystemClock
-from alo_actor._errors import SystemClosed
+from alo_actor._delivery import DeliveryOptions, Dispatcher
+from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._events import TERMINAL_EVENT_NAMES, AloEvent
 from alo_actor._handlers import Handler, RetryPolicy, Runner, registration
+from alo_actor._listing import AloPage, StatusFilter, TimeBound, list_alos
 from alo_actor._machine import AloState, Command, Pause, Read, Resume
 from alo_actor._model import AloInfo, Failure
+from alo_actor._projection_schema import ensure_projection
 from alo_actor._requests import (
     cancel_command,
     complete_command,
@@ -26,7 +32,19 @@ from alo_actor._requests import (
     result_of,
     start_command,
 )
-from alo_actor._supervisor import INFO, RESULT, AloBehavior, Ask, Recovered, Register, Unwait
+from alo_actor._retention import AutoPurge, purge, retention_seconds
+from alo_actor._supervisor import (
+    INFO,
+    RESULT,
+    SUBSCRIBE,
+    AloBehavior,
+    Ask,
+    DeliveriesOwed,
+    Forget,
+    Recovered,
+    Register,
+    Unwait,
+)
 from alo_actor._timers import Timers
 from alo_actor._validate import LOOPBACK_HOSTS, check_id, check_timeout
 from eventlog import Durability, EventLog
@@ -44,7 +62,12 @@ class AloSystem:
         clock: Clock | None = None,
         workers: int = 16,
         allowed_callback_hosts: Collection[str] | None = None,
+        delivery: DeliveryOptions | None = None,
+        retention: float | datetime.timedelta | None = None,
     ) -> None:
+        # First: a log this program cannot project is refused before any thread starts.
+        ensure_projection(log.path)
+        retention = None if retention is None else retention_seconds(retention)
         self.log = log
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.allowed_callback_hosts = (
@@ -55,6 +78,10 @@ class AloSystem:
         self._runner = Runner(workers)
         self._timers = Timers(self.clock)
         self._behavior = AloBehavior(self.clock, self._runner, self._timers)
+        self._dispatcher = Dispatcher(
+            self.clock, self._timers, self._behavior.delivery_final, delivery or DeliveryOptions()
+        )
+        self._behavior.dispatcher = self._dispatcher
         self._closed = False
         self._close_lock = threading.Lock()
         host_ref: pykka.ActorRef[EntityHost[AloState, AloEvent]] = EntityHost.start(
@@ -64,6 +91,11 @@ class AloSystem:
         self._tell = host_ref.tell
         self.aio = AsyncAloSystem(self)
         self._recover()
+        self._auto_purge = (
+            None
+            if retention is None
+            else AutoPurge(retention, self.clock, self._timers, self._purge_settled)
+        )
 
     @classmethod
     def open(
@@ -74,12 +106,20 @@ class AloSystem:
         durability: Durability = "normal",
         workers: int = 16,
         allowed_callback_hosts: Collection[str] | None = None,
+        webhook_secret: str | None = None,
+        delivery: DeliveryOptions | None = None,
+        retention: float | datetime.timedelta | None = None,
     ) -> AloSystem:
         """Open (creating if needed) the log at ``path`` and restore every ALO in it.
 
         ``":memory:"`` gives a throwaway log. ``allowed_callback_hosts`` restricts
         result URLs to those host names (``"loopback"`` means 127.0.0.1, localhost, ::1).
+        ``webhook_secret`` signs result-URL POSTs (Standard Webhooks); ``delivery``
+        tunes their retries. ``retention`` (seconds or a timedelta) purges, on the
+        clock, the ALOs that settled longer ago than that (see ``purge``).
         """
+        if webhook_secret is not None:
+            delivery = replace(delivery or DeliveryOptions(), secret=webhook_secret)
         hosts = allowed_callback_hosts
         if hosts is not None:
             expanded = set(hosts)
@@ -89,7 +129,14 @@ class AloSystem:
             hosts = expanded
         log = EventLog.open(path, durability=durability)
         try:
-            return cls(log, clock=clock, workers=workers, allowed_callback_hosts=hosts)
+            return cls(
+                log,
+                clock=clock,
+                workers=workers,
+                allowed_callback_hosts=hosts,
+                delivery=delivery,
+                retention=retention,
+            )
         except BaseException:
             log.close()
             raise
@@ -104,6 +151,13 @@ class AloSystem:
         reply = SyncReply()
         self._tell(Recovered(states, reply))
         reply.result(timeout=60)
+        owed: list[AloState] = []
+        for alo_id in self.log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"]):
+            state = self._behavior.replay(alo_id, self.log.read_stream(alo_id))
+            if state is not None and state.terminal:
+                owed.append(state)
+        if owed:
+            self._tell(DeliveriesOwed(owed))
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -128,6 +182,11 @@ class AloSystem:
                 return reply.value
             if deadline is not None and time.monotonic() >= deadline:
                 self.send(Unwait(alo_id, reply))
+                # The timeout bounds the wait for the ALO to settle, not the round trip
+                # to the supervisor: one already settled (timeout=0 included) answers.
+                state, _ = self._ask(alo_id, Read(), INFO)
+                if state.terminal:
+                    return state
                 raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s")
             if self._closed:
                 raise SystemClosed("the ALO system was closed while waiting")
@@ -212,6 +271,100 @@ class AloSystem:
     def resume(self, id: str) -> AloInfo:
         return info_of(self._ask(check_id(id), Resume(), INFO))
 
+    def subscribe(self, id: str, callback: Callable[[AloInfo], object]) -> AloInfo:
+        """Call ``callback(info)`` once the ALO's outcome is durable (at once if it is).
+
+        Callbacks run on the worker pool, never on an actor thread; one that raises is
+        logged and disturbs no other. Subscriptions live in this process only.
+        """
+        if not callable(callback):
+            raise InvalidArgument("callback must be callable: callback(info)")
+        reply = SyncReply()
+        self.send(Deliver(check_id(id), Ask(Read(), reply, SUBSCRIBE, callback)))
+        return info_of(reply.result(timeout=60))
+
+    def purge(
+        self,
+        settled_before: TimeBound,
+        status: StatusFilter = None,
+        archive: str | os.PathLike[str] | None = None,
+    ) -> int:
+        """Delete the ALOs that settled before ``settled_before``; returns how many.
+
+        Their events and projection rows go in one transaction per chunk; afterwards
+        they answer NotFound (their ids may be started anew). ``status``: only these
+        terminal statuses. ``archive``: a JSON Lines file that each one is appended to
+        first (its info and decoded events). ALOs still owing a result URL their
+        outcome are kept until the delivery is recorded.
+        """
+        if self._closed:
+            raise SystemClosed("the ALO system is closed")
+        return purge(self.log, settled_before, status=status, archive=archive, forget=self._forget)
+
+    def _purge_settled(self, before: float) -> int:
+        return purge(self.log, before, forget=self._forget)
+
+    def _forget(self, ids: list[str]) -> None:
+        reply = SyncReply()
+        self.send(Forget(ids, reply))
+        reply.result(timeout=60)
+
+    # The spec's name; below it, annotations must say `builtins.list` (mypy takes
+    # `list` in this class body for the method).
+    def list(
+        self,
+        status: StatusFilter = None,
+        *,
+        operation: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        created_after: TimeBound = None,
+        created_before: TimeBound = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AloPage:
+        """A page of ALOs in creation order that pass every filter (semantics §6).
+
+        ``status``: one Status or word, or several; ``metadata``: every pair must
+        match exactly; ``created_after`` is inclusive, ``created_before`` exclusive
+        (clock seconds or an aware datetime); ``limit`` 1 to 1000. Pass a page's
+        ``next_cursor`` back, with the same filters, for the next page. Raises
+        InvalidArgument for a bad filter or cursor.
+        """
+        if self._closed:
+            raise SystemClosed("the ALO system is closed")
+        return list_alos(
+            self.log.query,
+            status=status,
+            operation=operation,
+            metadata=metadata,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Return once nothing is pending: no message, commit, handler step, subscriber
+        call or delivery attempt in progress, and no timer already due.
+
+        For simulations that step the engine together with a ManualClock. Work that
+        waits for the clock (a retry backoff, a deadline, a delivery retry) is not
+        pending: advance the clock to make it due.
+        """
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        while quiet_rounds < 2:  # twice in a row: an outcome may be on its way back
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the system did not settle within {timeout} s")
+            quiet = (
+                self._runner.busy == 0
+                and self._dispatcher.pending() == 0
+                and self._ref.proxy().busy_count().get(timeout=timeout) == 0
+            )
+            quiet_rounds = quiet_rounds + 1 if quiet else 0
+            if not quiet:
+                time.sleep(0.001)
+
     # -- lifetime ----------------------------------------------------------------
 
     def close(self) -> None:
@@ -220,6 +373,9 @@ class AloSystem:
             if self._closed:
                 return
             self._closed = True
+        if self._auto_purge is not None:
+            self._auto_purge.close()
+        self._dispatcher.close()
         self._timers.close()
         self._quiesce(timeout=10.0)
         self._ref.stop(block=True, timeout=30)

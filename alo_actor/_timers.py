@@ -39,6 +39,12 @@ class Timers:
         return len(self._heap)
 
     def schedule(self, at: float, fire: Fire) -> None:
+        if self._manual and at <= self._clock.now():
+            # Armed after the clock already passed it (the commit that arms it raced an
+            # advance()): nothing else would ever fire it, so fire it now.
+            if not self._closed:
+                fire(_nothing)
+            return
         with self._cond:
             if self._closed:
                 return
@@ -72,19 +78,10 @@ class Timers:
             due = self._due(now)
             if not due:
                 return
-            remaining = [len(due)]
-            all_done = threading.Event()
-            lock = threading.Lock()
-
-            def done() -> None:
-                with lock:
-                    remaining[0] -= 1
-                    if remaining[0] == 0:
-                        all_done.set()
-
+            countdown = _Countdown(len(due))
             for fire in due:
-                fire(done)
-            if not all_done.wait(ADVANCE_TIMEOUT):
+                fire(countdown.done)
+            if not countdown.finished.wait(ADVANCE_TIMEOUT):
                 raise TimeoutError("timers did not finish within the advance timeout")
 
     def close(self) -> None:
@@ -100,3 +97,18 @@ class Timers:
 
 def _nothing() -> None:
     pass
+
+
+class _Countdown:
+    """Sets ``finished`` once ``done()`` was called ``count`` times, from any threads."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._lock = threading.Lock()
+        self.finished = threading.Event()
+
+    def done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self.finished.set()

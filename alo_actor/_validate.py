@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -88,6 +89,12 @@ def check_result_urls(urls: Any, allowed_hosts: Collection[str] | None) -> list[
     for url in urls:
         if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
             raise InvalidArgument(f"result URL must be a string of at most {MAX_URL_LENGTH}")
+        if not url.isprintable() or " " in url:
+            # urlsplit silently drops tabs and newlines and strips leading blanks, so
+            # the host it finds is not the one an HTTP client would see (if any).
+            raise InvalidArgument(
+                f"result URL may not contain whitespace, control or format characters: {url!r}"
+            )
         try:
             parts = urlsplit(url)
             host = parts.hostname
@@ -110,6 +117,6 @@ def check_timeout(timeout: Any, what: str = "timeout") -> float | None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise InvalidArgument(f"{what} must be a number of seconds")
-    if timeout != timeout or timeout in (float("inf"), float("-inf")):
+    if not math.isfinite(timeout):
         raise InvalidArgument(f"{what} must be finite")
     return float(timeout)

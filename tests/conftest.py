@@ -1,0 +1,54 @@
+"""Fixtures shared by the test suites: real SQLite files in ``tmp_path``, real systems."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from alo_actor import AloSystem
+
+# Every wait in the tests is bounded by this (seconds); a healthy run needs far less.
+WAIT = 10.0
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(0.005)
+
+
+def actor_thread_names() -> set[str]:
+    """Names of the live pykka actor threads of the ALO supervisor (pykka names a
+    thread after its actor class: ``EntityHost-N``)."""
+    return {t.name for t in threading.enumerate() if t.name.startswith("EntityHost")}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "alo.db")
+
+
+@pytest.fixture
+def system(db_path: str) -> Iterator[AloSystem]:
+    opened = AloSystem.open(db_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """An event blocking handlers wait on; set at teardown so no handler outlives its test."""
+    event = threading.Event()
+    try:
+        yield event
+    finally:
+        event.set()

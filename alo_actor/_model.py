@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"

@@ -12,16 +12,16 @@ from msgspec.structs import replace
 
 from alo_actor._errors import AloError, AlreadyExists, NotFound
 from alo_actor._events import (
-    Delivered,
-    DeliveriesDue,
-    DeliveriesFinished,
-    DeliveryAbandoned,
     TERMINAL_EVENTS,
     AloEvent,
     AttemptFailed,
     AttemptStarted,
     Cancelled,
     Completed,
+    Delivered,
+    DeliveriesDue,
+    DeliveriesFinished,
+    DeliveryAbandoned,
     Failed,
     Paused,
     Resumed,

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.eventlog.contract import WAIT, EventLogContract, ev
 
 from eventlog import SCHEMA_VERSION, EventLog, SchemaError, inspect_schema
+from tests.eventlog.contract import WAIT, EventLogContract, ev
 
 REPO = Path(__file__).resolve().parents[2]
 

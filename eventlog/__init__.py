@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eventlog._codec import Codec
 from eventlog._log import EventLog, inspect_schema
+from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import SCHEMA_VERSION
 from eventlog._types import (
     Append,
@@ -14,6 +15,7 @@ from eventlog._types import (
     NewEvent,
     RecordedEvent,
     SchemaError,
+    Statement,
 )
 
 __all__ = [
@@ -21,12 +23,15 @@ __all__ = [
     "Append",
     "Codec",
     "ConcurrencyError",
+    "CorruptLog",
     "Durability",
     "EventLog",
     "EventLogError",
     "LogClosed",
+    "LogReader",
     "NewEvent",
     "RecordedEvent",
     "SchemaError",
+    "Statement",
     "inspect_schema",
 ]

@@ -1,0 +1,289 @@
+"""``alo log …``: show, replay, verify, export, tail and plot a log, never writing to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+from alo_actor import logtools
+from alo_actor.cli._app import app
+from alo_actor.logtools import (
+    render_record,
+    render_state,
+    render_state_detail,
+    render_summary,
+    render_timeline,
+    render_violation,
+    state_fields,
+    to_json,
+)
+from eventlog import EventLogError, LogReader
+
+log_app = typer.Typer(
+    name="log",
+    help="Inspect, replay and verify an ALO log. Read-only: the file is never written.",
+    no_args_is_help=True,
+)
+app.add_typer(log_app, name="log")
+
+USAGE_ERROR = 2
+
+Db = Annotated[str, typer.Argument(metavar="DB", help="The log file (SQLite).", show_default=False)]
+Json = Annotated[bool, typer.Option("--json", help="JSON instead of text.")]
+Full = Annotated[bool, typer.Option("--full", help="Do not shorten long values.")]
+
+
+@contextlib.contextmanager
+def _cleanly() -> Iterator[None]:
+    """Bad input ends with one line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except (EventLogError, logtools.LogToolsError) as exc:
+        typer.echo(f"alo log: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): stop quietly, and keep
+        # the interpreter from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"alo log: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+
+
+def _out(line: str | bytes) -> None:
+    # Text and JSON both go to the byte stream, as UTF-8, so they never interleave
+    # out of order and an id no locale can spell still prints.
+    data = line if isinstance(line, bytes) else line.encode()
+    sys.stdout.buffer.write(data + b"\n")
+
+
+def _json_line(value: Any) -> None:
+    _out(to_json(value))
+
+
+@log_app.command()
+def show(
+    db: Db,
+    *,
+    alo_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="Show this ALO's timeline.")
+    ] = None,
+    json: Json = False,
+    full: Full = False,
+) -> None:
+    """Summarise the log, or show one ALO's timeline: each event, decoded."""
+    with _cleanly():
+        if alo_id is None:
+            summary = logtools.summarize(db)
+            _out(to_json(summary) if json else render_summary(summary))
+            return
+        timeline = logtools.timeline(db, alo_id)
+        if not json:
+            _out(render_timeline(timeline, short=not full))
+            return
+
+        def shown(value: Any) -> Any:
+            return value if full else logtools.shorten(value)
+
+        _json_line(
+            {
+                "id": timeline.id,
+                "state": None if timeline.state is None else shown(state_fields(timeline.state)),
+                "error": timeline.error,
+                "events": [
+                    {
+                        "position": e.position,
+                        "version": e.version,
+                        "type": e.type,
+                        "at": e.at,
+                        "recorded_at": e.recorded_at,
+                        "data": shown(e.fields),
+                        "error": e.error,
+                    }
+                    for e in timeline.entries
+                ],
+            }
+        )
+
+
+@log_app.command()
+def replay(
+    db: Db,
+    *,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            help="A position (an integer), or a time: seconds with a decimal point, "
+            "or RFC 3339 (2025-01-31T12:00:00Z).",
+            show_default=False,
+        ),
+    ],
+    alo_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Only this ALO.")] = None,
+    json: Annotated[bool, typer.Option("--json", help="JSON Lines: one state a line.")] = False,
+    full: Full = False,
+) -> None:
+    """The state of every ALO (or one) as it was at a position or a time."""
+    with _cleanly():
+        point = logtools.parse_at(at)
+        if alo_id is not None:
+            state = logtools.replay_alo(db, alo_id, point)
+            if state is None:
+                if json:
+                    _json_line(None)
+                else:
+                    _out(f"ALO {alo_id!r} did not exist yet at {at}")
+            elif json:
+                _json_line(state_fields(state) if full else logtools.shorten(state_fields(state)))
+            else:
+                _out(render_state_detail(state, short=not full))
+            return
+        count = 0
+        for state in logtools.replay(db, point):
+            count += 1
+            if json:
+                _json_line(state_fields(state) if full else logtools.shorten(state_fields(state)))
+            else:
+                _out(render_state(state))
+        if not json:
+            _out(f"{count:,} ALOs at {_point(point)}")
+
+
+@log_app.command()
+def verify(
+    db: Db,
+    *,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="JSON Lines: one violation a line, then {events, alos, violations}.",
+        ),
+    ] = False,
+) -> None:
+    """Check every invariant of the log (semantics §4); exit 1 on any violation."""
+    with _cleanly():
+        verification = logtools.Verification(db)
+        for violation in verification:
+            _out(to_json(violation) if json else render_violation(violation))
+        counts = {
+            "events": verification.events,
+            "alos": verification.alos,
+            "violations": verification.violations,
+        }
+        if json:
+            _json_line(counts)
+        elif verification.violations:
+            _out(
+                f"{verification.violations:,} violations in {verification.events:,} events "
+                f"of {verification.alos:,} ALOs"
+            )
+        else:
+            _out(
+                f"ok: {verification.events:,} events of {verification.alos:,} ALOs "
+                "keep every invariant"
+            )
+    if verification.violations:
+        raise typer.Exit(1)
+
+
+@log_app.command()
+def export(
+    db: Db,
+    *,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    from_position: Annotated[
+        int, typer.Option("--from", help="Start after this position.", min=0)
+    ] = 0,
+    until_position: Annotated[
+        int | None, typer.Option("--until", help="Stop at this position.", min=0)
+    ] = None,
+) -> None:
+    """Every event as JSON Lines: position, stream_id, version, type, recorded_at, data."""
+    with _cleanly():
+        if output is None:
+            count = logtools.write_jsonl(db, sys.stdout.buffer, from_position, until_position)
+        else:
+            _refuse_to_overwrite(db, output)
+            with open(output, "wb") as out:
+                count = logtools.write_jsonl(db, out, from_position, until_position)
+        sys.stdout.flush()
+    if count.undecodable:
+        typer.echo(
+            f"alo log: {count.undecodable:,} of {count.events:,} events do not decode "
+            '(see their "error")',
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@log_app.command()
+def tail(
+    db: Db,
+    *,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", help="Show the last N events.", min=0)
+    ] = 10,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then print events as they are appended.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between polls with --follow.", min=0.01)
+    ] = 0.2,
+    json: Annotated[bool, typer.Option("--json", help="JSON Lines, as export.")] = False,
+    full: Full = False,
+) -> None:
+    """The last events; with --follow, new ones as any process appends them (Ctrl-C stops)."""
+
+    def emit(record: dict[str, Any]) -> None:
+        _out(to_json(record) if json else render_record(record, short=not full))
+        sys.stdout.flush()
+
+    with _cleanly(), LogReader.open(db) as reader:
+        last = reader.read_last(lines) if lines else []
+        for stored in last:
+            emit(logtools.event_record(stored))
+        if not follow:
+            return
+        start = last[-1].position if last else reader.last_position()
+        try:
+            for record in logtools.follow(reader, start, poll_interval=interval):
+                emit(record)
+        except KeyboardInterrupt:
+            # Ctrl-C is how a follow ends: not an error.
+            return
+
+
+@log_app.command()
+def plot(
+    db: Db,
+    *,
+    output: Annotated[str, typer.Option("--output", "-o", help="The PNG file to write.")],
+    max_alos: Annotated[
+        int, typer.Option("--max-alos", help="Draw a uniform sample of at most N ALOs.", min=1)
+    ] = logtools.MAX_ALOS,
+) -> None:
+    """Draw the ALOs' lifetimes over time, coloured by outcome, as a PNG."""
+    with _cleanly():
+        _refuse_to_overwrite(db, output)
+        logtools.plot_lifetimes(db, output, max_alos=max_alos)
+        _out(f"wrote {output}")
+
+
+def _refuse_to_overwrite(db: str, output: str) -> None:
+    """An output path that names the log itself would destroy it."""
+    if os.path.exists(output) and os.path.exists(db) and os.path.samefile(db, output):
+        raise logtools.LogToolsError(f"refusing to write over the log itself: {output}")
+
+
+def _point(point: int | float) -> str:
+    return f"position {point:,}" if isinstance(point, int) else logtools.format_time(point)

@@ -1,0 +1,303 @@
+"""LogReader: a read-only view of a log file, for tools that must never write to it."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from eventlog._connect import BUSY_TIMEOUT_MS
+from eventlog._log import inspect_schema
+from eventlog._schema import SCHEMA_VERSION
+from eventlog._types import EventLogError, RecordedEvent, SchemaError
+
+_COLUMNS = "position, stream_id, version, type, data, recorded_at"
+_COLUMN_NAMES = frozenset(RecordedEvent._fields)
+_make = RecordedEvent._make
+# Streams per query: well under SQLite's 999-parameter limit of older versions.
+_BATCH = 500
+
+
+class CorruptLog(EventLogError):
+    """The file is an event log, but SQLite cannot read part of it."""
+
+
+class LogReader:
+    """Reads a log file without ever writing to it, migrating it or creating it.
+
+    The file is checked first (``inspect_schema``): a missing file, a file that is
+    not an event log, or one of another schema version raises ``SchemaError``.
+    Every read runs on a ``mode=ro`` connection in autocommit, so each query sees
+    what was committed when it began, including events other processes append
+    while the reader is open. SQLite errors during reads (a truncated or damaged
+    file) raise ``CorruptLog``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            version = inspect_schema(self.path)
+        except SchemaError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, sqlite3.Error)
+                and cause.sqlite_errorcode == sqlite3.SQLITE_CORRUPT
+            ):
+                # A damaged log, not a foreign file: say so.
+                raise CorruptLog(f"cannot read {self.path}: {cause}") from exc
+            raise
+        except sqlite3.Error as exc:
+            raise CorruptLog(f"cannot read {self.path}: {exc}") from exc
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"event log schema version {version} is newer than this program "
+                f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
+            )
+        if version < SCHEMA_VERSION:
+            # Reading an old schema would need a migration, and a reader never writes.
+            raise SchemaError(
+                f"event log schema version {version} is older than {SCHEMA_VERSION}; "
+                "open it once with the engine to migrate it"
+            )
+        # A URI built by pathlib escapes '?', '#' and '%' in the path, which
+        # f"file:{path}" would misread as URI syntax.
+        uri = pathlib.Path(self.path).absolute().as_uri() + "?mode=ro"
+        try:
+            self._conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise CorruptLog(f"cannot read {self.path}: {exc}") from exc
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> LogReader:
+        """Open the log at ``path`` read-only; see the class docstring for errors."""
+        return cls(path)
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise CorruptLog(f"cannot read {self.path}: {exc}") from exc
+
+    def read_columns(
+        self,
+        columns: Sequence[str],
+        from_position: int = 0,
+        *,
+        until_position: int | None = None,
+        chunk: int = 10_000,
+    ) -> Iterator[Iterator[tuple[Any, ...]]]:
+        """Rows ``(position, *columns)`` with ``from_position < position <= until_position``
+        (by default, the last position when called), in order, a row iterator per chunk.
+
+        For loops over millions of events: only the columns asked for, and rows
+        streamed from SQLite one at a time. A list of a chunk's rows would cost a
+        quarter more, mostly in the garbage collector, which tracks every row
+        tuple that lives long enough to be promoted. Each chunk is its own query,
+        so no read transaction outlives a chunk to hold back the writer's
+        checkpoints. Memory is bounded by what one row holds.
+        """
+        unknown = set(columns) - _COLUMN_NAMES
+        if unknown:
+            raise ValueError(f"no such column: {', '.join(sorted(unknown))}")
+        sql = (
+            f"SELECT {', '.join(('position', *columns))} FROM events "
+            "WHERE position > ? AND position <= ? ORDER BY position"
+        )
+        until = self.last_position() if until_position is None else until_position
+        position = from_position
+        while position < until:
+            # Chunks are ranges of positions, so a chunk need not be read to the
+            # end to know where the next begins; this skips any gap in positions.
+            [(following,)] = self._query(
+                "SELECT MIN(position) FROM events WHERE position > ?", (position,)
+            )
+            if following is None or following > until:
+                return
+            position = min(following - 1 + chunk, until)
+            yield self._rows(sql, (following - 1, position))
+
+    def _rows(self, sql: str, params: tuple[object, ...]) -> Iterator[tuple[Any, ...]]:
+        try:
+            # Not ``yield from``: that would close the cursor when the consumer drops
+            # this generator, which fails once the connection is closed.
+            for row in self._conn.execute(sql, params):  # noqa: UP028
+                yield row
+        except sqlite3.Error as exc:
+            raise CorruptLog(f"cannot read {self.path}: {exc}") from exc
+
+    def read_chunks(
+        self,
+        from_position: int = 0,
+        *,
+        until_position: int | None = None,
+        chunk: int = 10_000,
+    ) -> Iterator[list[RecordedEvent]]:
+        """Events with ``from_position < position <= until_position``, a list per chunk.
+
+        Without ``until_position`` it reads on until no more events come, so it
+        also returns events appended while it reads.
+        """
+        until = -1 if until_position is None else until_position
+        position = from_position
+        while True:
+            rows = self._query(
+                f"SELECT {_COLUMNS} FROM events WHERE position > ?1 "
+                "AND (?2 < 0 OR position <= ?2) ORDER BY position LIMIT ?3",
+                (position, until, chunk),
+            )
+            if not rows:
+                return
+            yield list(map(_make, rows))
+            if len(rows) < chunk:
+                return
+            position = rows[-1][0]
+
+    def read_all(
+        self,
+        from_position: int = 0,
+        *,
+        until_position: int | None = None,
+        chunk: int = 10_000,
+    ) -> Iterator[RecordedEvent]:
+        """Events after ``from_position`` (up to ``until_position``) in global order."""
+        for events in self.read_chunks(from_position, until_position=until_position, chunk=chunk):
+            yield from events
+
+    def read_stream(
+        self, stream_id: str, from_version: int = 1, *, until_position: int | None = None
+    ) -> list[RecordedEvent]:
+        """One stream's events from ``from_version`` (up to ``until_position``), in log order."""
+        until = -1 if until_position is None else until_position
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ?1 AND version >= ?2 "
+            "AND (?3 < 0 OR position <= ?3) ORDER BY position",
+            (stream_id, from_version, until),
+        )
+        return list(map(_make, rows))
+
+    def read_last(self, count: int) -> list[RecordedEvent]:
+        """The last ``count`` events, oldest first."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM events ORDER BY position DESC LIMIT ?", (count,)
+        )
+        return list(map(_make, reversed(rows)))
+
+    def read_event(self, position: int) -> RecordedEvent | None:
+        """The event at ``position``, ``None`` when there is none."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE position = ?", (position,))
+        return _make(rows[0]) if rows else None
+
+    def first_position(self) -> int:
+        """The position of the oldest event, 0 for an empty log."""
+        return int(self._query("SELECT MIN(position) FROM events")[0][0] or 0)
+
+    def last_position(self) -> int:
+        """The position of the newest event, 0 for an empty log."""
+        return int(self._query("SELECT MAX(position) FROM events")[0][0] or 0)
+
+    def event_count(self, *, until_position: int | None = None) -> int:
+        """How many events the log holds (up to ``until_position``)."""
+        if until_position is None:
+            # Without a WHERE, SQLite counts from the smallest index instead of the table.
+            return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+        rows = self._query("SELECT COUNT(*) FROM events WHERE position <= ?", (until_position,))
+        return int(rows[0][0])
+
+    def has_stream(self, stream_id: str, *, until_position: int | None = None) -> bool:
+        """Whether the stream has any event (up to ``until_position``)."""
+        until = -1 if until_position is None else until_position
+        rows = self._query(
+            "SELECT 1 FROM events WHERE stream_id = ?1 AND (?2 < 0 OR position <= ?2) LIMIT 1",
+            (stream_id, until),
+        )
+        return bool(rows)
+
+    def last_positions(
+        self, stream_ids: Collection[str], *, until_position: int | None = None
+    ) -> dict[str, int]:
+        """The position of each stream's newest event (up to ``until_position``).
+
+        Streams with no such event are left out. One indexed query per few hundred
+        streams, so a scan can learn which streams it will meet again.
+        """
+        until = -1 if until_position is None else until_position
+        ids = list(stream_ids)
+        found: dict[str, int] = {}
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start : start + _BATCH]
+            rows = self._query(
+                f"SELECT stream_id, MAX(position) FROM events WHERE stream_id IN "
+                f"({','.join('?' * len(batch))}) AND (?{len(batch) + 1} < 0 "
+                f"OR position <= ?{len(batch) + 1}) GROUP BY stream_id",
+                (*batch, until),
+            )
+            found.update(rows)
+        return found
+
+    def duplicate_versions(self) -> list[RecordedEvent]:
+        """Every event whose (stream, version) an earlier event already holds.
+
+        Always empty for a log written by ``EventLog``, whose unique index forbids
+        it; only a file edited by other means can hold duplicates.
+        """
+        unique = self._query("SELECT name FROM pragma_index_list('events') WHERE \"unique\" = 1")
+        for (name,) in unique:
+            columns = [
+                r[0]
+                for r in self._query(
+                    "SELECT name FROM pragma_index_info(?) ORDER BY seqno", (name,)
+                )
+            ]
+            if columns == ["stream_id", "version"]:
+                # SQLite enforces it, so the scan below could only find nothing.
+                return []
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM events AS e WHERE EXISTS (SELECT 1 FROM events AS f "
+            "WHERE f.stream_id = e.stream_id AND f.version = e.version "
+            "AND f.position < e.position) ORDER BY position"
+        )
+        return list(map(_make, rows))
+
+    def tail(
+        self,
+        from_position: int = 0,
+        *,
+        poll_interval: float = 0.1,
+        stop: threading.Event | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Events after ``from_position``, then new ones as any process appends them.
+
+        Polls every ``poll_interval`` seconds; runs until ``stop`` is set, or for ever.
+        """
+        position = from_position
+        while stop is None or not stop.is_set():
+            got = False
+            for events in self.read_chunks(position):
+                position = events[-1].position
+                got = True
+                yield from events
+            if not got:
+                time.sleep(poll_interval)
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        self._conn.close()
+
+    def __enter__(self) -> LogReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

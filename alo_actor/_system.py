@@ -358,7 +358,7 @@ class AloSystem:
                 raise TimeoutError(f"the system did not settle within {timeout} s")
             quiet = (
                 self._runner.busy == 0
-                and self._dispatcher.pending() == 0
+                and self._dispatcher.in_flight() == 0
                 and self._ref.proxy().busy_count().get(timeout=timeout) == 0
             )
             quiet_rounds = quiet_rounds + 1 if quiet else 0

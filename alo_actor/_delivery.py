@@ -9,7 +9,7 @@ The HTTP stack is httpx's: ``httpx.URL`` parses, httpcore and h11 speak
 HTTP/1.1. Three parts of it are bypassed because they cost throughput (each
 measured here, two cores): ``httpx.AsyncClient``'s layers (cookies, auth,
 redirects, none wanted for webhooks; about 40% of the CPU per POST), httpcore's
-anyio network backend (replaced by ``_Stream`` on asyncio streams; about 30%),
+anyio network backend (replaced by ``Stream`` on asyncio streams; about 30%),
 and httpcore's pooling of many connections (its upkeep grows with the square
 of them: 100 connections in one pool manage ~150 POSTs/s; here each connection
 is a pool of one, and the dispatcher picks among them).
@@ -18,154 +18,41 @@ is a pool of one, and the dispatcher picks among them).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from functools import partial
+from typing import TYPE_CHECKING
 
 import httpcore
 import httpx
-import msgspec
 import standardwebhooks
 
-from alo_actor._model import AloInfo, Failure, Status
+from alo_actor._delivery_payload import (
+    Delivery,
+    DeliveryOptions,
+    outcome_delivery,
+    webhook_id_for,
+)
+from alo_actor._delivery_transport import (
+    CLOSE_TIMEOUT,
+    USER_AGENT,
+    Backend,
+    describe_error,
+    drain_body,
+    parse_url,
+)
 
 if TYPE_CHECKING:
     from alo_actor._clock import Clock
     from alo_actor._timers import Timers
 
+__all__ = ["Delivery", "DeliveryOptions", "Dispatcher", "outcome_delivery", "webhook_id_for"]
+
 log = logging.getLogger("alo_actor.delivery")
-
-# Only the status line matters; a receiver's body is read this far, then dropped.
-BODY_LIMIT = 64 * 1024
-CLOSE_TIMEOUT = 3.0
-USER_AGENT = b"alo-actor"
-HOLD_LIMIT = 64 * 1024  # bytes a connection holds back to send at once
-
-_NEXUS_STATE = {
-    Status.COMPLETED: "succeeded",
-    Status.FAILED: "failed",
-    Status.CANCELLED: "canceled",
-    Status.TIMED_OUT: "failed",
-}
-_FAILURE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryOptions:
-    """How result URLs are called and retried.
-
-    Attributes:
-        secret: Standard Webhooks signing secret (``"whsec_<base64>"``); ``None``
-            sends no signature headers.
-        initial_interval: first retry backoff, in clock seconds.
-        backoff_coefficient: each backoff is the previous one times this.
-        maximum_interval: cap on one backoff, in clock seconds.
-        give_up_after: a delivery is abandoned once a retry would fall more than
-            this many clock seconds after the outcome settled.
-        request_timeout: limit on one POST, in real seconds.
-        max_concurrency: POSTs in flight at once.
-    """
-
-    secret: str | None = None
-    initial_interval: float = 1.0
-    backoff_coefficient: float = 2.0
-    maximum_interval: float = 3600.0
-    give_up_after: float = 86400.0
-    request_timeout: float = 10.0
-    max_concurrency: int = 100
-
-    def __post_init__(self) -> None:
-        if not self.initial_interval > 0 or not self.maximum_interval > 0:
-            raise ValueError("retry intervals must be positive")
-        if not self.backoff_coefficient >= 1:
-            raise ValueError("backoff_coefficient must be at least 1")
-        if not self.request_timeout > 0:
-            raise ValueError("request_timeout must be positive")
-        if self.max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
-        if self.secret is not None:
-            standardwebhooks.Webhook(self.secret)  # fail at configuration, not per send
-
-
-class Delivery(NamedTuple):
-    """One outcome owed to one result URL."""
-
-    alo_id: str
-    url: str
-    webhook_id: str
-    body: bytes
-    headers: dict[str, str]
-    settled_at: float
-
-
-class _Body(msgspec.Struct, gc=False):
-    id: str
-    status: str
-    result: Any
-    failure: Failure | None
-    result_metadata: dict[str, str] | None
-    metadata: dict[str, str]
-    created_at: datetime
-    settled_at: datetime
-
-
-_encoder = msgspec.json.Encoder()
-
-
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _rfc3339(seconds: float) -> str:
-    # Exactly the form of the body's times (msgspec's: "Z", microseconds when not 0).
-    return _encoder.encode(_utc(seconds))[1:-1].decode()
-
-
-def webhook_id_for(alo_id: str, url: str) -> str:
-    """The Standard Webhooks message id of one outcome to one URL, stable across restarts."""
-    # An id holds no whitespace, so the newline cannot be forged into a collision.
-    digest = hashlib.sha256(f"{alo_id}\n{url}".encode()).hexdigest()
-    return "msg_" + digest[:32]
-
-
-def outcome_delivery(info: AloInfo, result: Any, url: str) -> Delivery:
-    """The POST that tells ``url`` the outcome of the terminal ALO ``info``."""
-    if info.settled_at is None or not info.status.terminal:
-        raise ValueError(f"ALO {info.id!r} has no outcome yet ({info.status.value})")
-    completed = info.status is Status.COMPLETED
-    body = _Body(
-        id=info.id,
-        status=info.status.value,
-        result=result if completed else None,
-        failure=info.failure if info.status in _FAILURE_STATUSES else None,
-        result_metadata=info.result_metadata if completed else None,
-        metadata=info.metadata,
-        created_at=_utc(info.created_at),
-        settled_at=_utc(info.settled_at),
-    )
-    headers = {
-        "Content-Type": "application/json",
-        "Nexus-Operation-Token": info.id,
-        "Nexus-Operation-State": _NEXUS_STATE[info.status],
-        "Nexus-Operation-Start-Time": _rfc3339(info.created_at),
-        "Nexus-Operation-Close-Time": _rfc3339(info.settled_at),
-    }
-    return Delivery(
-        alo_id=info.id,
-        url=url,
-        webhook_id=webhook_id_for(info.id, url),
-        body=_encoder.encode(body),
-        headers=headers,
-        settled_at=info.settled_at,
-    )
 
 
 class _Job:
@@ -186,7 +73,7 @@ class _Job:
     def prepare(self) -> httpcore.URL:
         if self.target is None:
             delivery = self.delivery
-            target, host = _parse_url(delivery.url)
+            target, host = parse_url(delivery.url)
             # Header values go out as UTF-8 (an id may hold any non-space character).
             self.headers = [
                 (b"Host", host),
@@ -196,17 +83,6 @@ class _Job:
             ]
             self.target = target
         return self.target
-
-
-@lru_cache(maxsize=4096)  # result URLs repeat, and httpx's parser is not cheap
-def _parse_url(url: str) -> tuple[httpcore.URL, bytes]:
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
-        raise httpx.InvalidURL("not an http(s) URL with a host")
-    target = httpcore.URL(
-        scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
-    )
-    return target, parsed.netloc
 
 
 # One kept-alive connection (an httpcore pool of one).
@@ -234,8 +110,9 @@ class Dispatcher:
         clock: Clock,
         timers: Timers,
         on_final: Callable[[Delivery, bool, str], None],
-        options: DeliveryOptions = DeliveryOptions(),
+        options: DeliveryOptions | None = None,
     ) -> None:
+        options = options or DeliveryOptions()
         self._clock = clock
         self._timers = timers
         self._on_final = on_final
@@ -260,7 +137,7 @@ class Dispatcher:
         # CA bundles from SSL_CERT_FILE / SSL_CERT_DIR are honoured; proxies are not:
         # the allow-list names the hosts that are reached.
         ssl_context = httpx.create_ssl_context(trust_env=True)
-        backend = _Backend()
+        backend = Backend()
         # One httpcore pool per connection (see the module's docstring). A connection
         # is free when no POST uses it; free ones are kept in the order they were
         # freed, and by the origin they last spoke to.
@@ -438,7 +315,7 @@ class Dispatcher:
                 response = await connection.handle_async_request(request)
                 try:
                     status = response.status
-                    await _drain_body(response)
+                    await drain_body(response)
                 finally:
                     await response.aclose()
         except TimeoutError:
@@ -448,17 +325,17 @@ class Dispatcher:
             httpcore.UnsupportedProtocol,
             httpcore.LocalProtocolError,
         ) as error:
-            return _GIVE_UP, _describe(error)
+            return _GIVE_UP, describe_error(error)
         except (
             httpcore.NetworkError,
             httpcore.RemoteProtocolError,
             httpcore.TimeoutException,
             OSError,
         ) as error:
-            return _RETRY, _describe(error)
+            return _RETRY, describe_error(error)
         except Exception as error:
             log.exception("unexpected error delivering %r to %s", delivery.alo_id, delivery.url)
-            return _RETRY, _describe(error)
+            return _RETRY, describe_error(error)
         if 200 <= status < 300:
             return _DONE, f"HTTP {status}"
         if status in (408, 429) or status >= 500:
@@ -500,103 +377,3 @@ class Dispatcher:
             log.warning("delivery shutdown: connections did not close in time")
         finally:
             self._loop.stop()
-
-
-async def _drain_body(response: httpcore.Response) -> None:
-    # Reading a short body lets the connection be reused; a long one is cut off
-    # (the connection then closes). Raw bytes: nothing is decompressed.
-    read = 0
-    try:
-        async for chunk in response.aiter_stream():
-            read += len(chunk)
-            if read > BODY_LIMIT:
-                return
-    except (httpcore.NetworkError, httpcore.ProtocolError, OSError):
-        pass  # the status is what counts
-
-
-class _Stream(httpcore.AsyncNetworkStream):
-    """A connection for httpcore on asyncio streams.
-
-    Per-operation timeouts are not kept: the caller bounds the whole request.
-    Small writes are held until a read (or more bytes) follows, so that a
-    request's head and body leave in one send.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._held = bytearray()
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        if self._held:
-            await self._flush()
-        try:
-            return await self._reader.read(max_bytes)
-        except OSError as error:
-            raise httpcore.ReadError(_describe(error)) from error
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._held += buffer
-        if len(self._held) >= HOLD_LIMIT:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        data = bytes(self._held)
-        self._held.clear()
-        try:
-            self._writer.write(data)
-            await self._writer.drain()
-        except OSError as error:
-            raise httpcore.WriteError(_describe(error)) from error
-
-    async def aclose(self) -> None:
-        self._held.clear()
-        self._writer.close()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except OSError as error:  # ssl.SSLError among them
-            self._writer.close()
-            raise httpcore.ConnectError(_describe(error)) from error
-        return self
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            # Asked of an idle kept-alive connection: has the server closed it?
-            return self._reader.at_eof() or self._writer.is_closing()
-        return self._writer.get_extra_info(_EXTRA_INFO.get(info, info))
-
-
-_EXTRA_INFO = {"client_addr": "sockname", "server_addr": "peername"}
-
-
-class _Backend(httpcore.AsyncNetworkBackend):
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            reader, writer = await asyncio.open_connection(host, port)
-        except OSError as error:
-            raise httpcore.ConnectError(_describe(error)) from error
-        return _Stream(reader, writer)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-def _describe(error: BaseException) -> str:
-    detail = str(error)
-    name = type(error).__name__
-    return f"{name}: {detail}" if detail else name

@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/alo demo --db ./alo.db
+	$(BIN)/alo serve --db ./alo.db
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,6 +16,6 @@ app = typer.Typer(
 def main() -> None:
     # Imported for their side effect of adding commands to ``app``.
     import alo_actor.cli._log
-    from alo_actor.cli import _demo  # noqa: F401
+    from alo_actor.cli import _demo, _serve  # noqa: F401
 
     app()

@@ -1,0 +1,87 @@
+"""``create_app``: the Litestar application of http.md around one AloSystem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from importlib import metadata
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from alo_actor._system import AloSystem
+from alo_actor.http._auth import bearer_auth
+from alo_actor.http._errors import EXCEPTION_HANDLERS
+from alo_actor.http._routes import ROUTES
+from alo_actor.http._service import Service
+from eventlog import Durability
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_WAIT = 60.0
+
+
+def create_app(
+    system: str | Callable[[], AloSystem] = "alo.db",
+    *,
+    token: str | None = None,
+    setup: Callable[[AloSystem], Any] | None = None,
+    allowed_callback_hosts: Collection[str] = ("loopback",),
+    durability: Durability = "normal",
+    max_wait: float = DEFAULT_MAX_WAIT,
+) -> Litestar:
+    """The HTTP API of http.md as an ASGI app (serve it with uvicorn).
+
+    Args:
+        system: the log's path, opened at startup with ``durability`` and
+            ``allowed_callback_hosts`` (``"loopback"`` is 127.0.0.1, localhost, ::1);
+            or a function that opens the AloSystem itself (then those two arguments
+            are not used, and the function should pass an allow-list: without one
+            the service would post outcomes to any host a client names).
+        token: when set, every route but ``/healthz`` wants ``Authorization: Bearer <token>``.
+        setup: called with the open system before the first request, to register
+            handlers (a coroutine function is awaited).
+        max_wait: the longest long poll, in seconds, whatever ``wait`` asks.
+
+    The system is opened at startup and closed at shutdown, after in-flight requests.
+    ``app.state.service.begin_shutdown()`` ends the pending long polls early.
+    """
+    if isinstance(system, str):
+        path = system
+        hosts = list(allowed_callback_hosts)
+
+        def open_system() -> AloSystem:
+            return AloSystem.open(path, durability=durability, allowed_callback_hosts=hosts)
+
+    else:
+        open_system = system
+    service = Service(open_system, setup=setup, max_wait=max_wait)
+    openapi = OpenAPIConfig(
+        title="alo-actor",
+        version=_version(),
+        description="Durable promises (ALOs): start, read, wait for and settle them over HTTP.",
+        path="/schema",
+    )
+    if token is not None:
+        openapi.components = Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+        )
+        openapi.security = [{"bearer": []}]
+    return Litestar(
+        route_handlers=ROUTES,
+        state=State({"service": service}),
+        on_startup=[service.open],
+        on_shutdown=[service.close],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        middleware=[bearer_auth(token)] if token is not None else [],
+        openapi_config=openapi,
+        request_max_body_size=MAX_BODY_BYTES,
+    )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("alo-actor")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,56 @@
+"""An ALO's stored events as JSON bodies (``GET /v1/alos/{id}/events``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from alo_actor._events import CODEC
+from alo_actor._model import Failure
+from alo_actor.http._schemas import EventBody, failure_body, rfc3339
+from eventlog import RecordedEvent
+
+# Event fields that hold a clock reading, shown in RFC 3339 like every other time.
+_TIME_FIELDS = frozenset({"deadline", "retry_at"})
+
+
+def event_bodies(records: list[RecordedEvent]) -> list[EventBody]:
+    return [_event_body(record) for record in records]
+
+
+def _event_body(record: RecordedEvent) -> EventBody:
+    try:
+        event = CODEC.decode_recorded(record)
+    except msgspec.MsgspecError:
+        # A type this version does not know (written by a newer one): show that it is
+        # there rather than failing the whole history.
+        return EventBody(
+            version=record.version,
+            type=record.type,
+            at=None,
+            recorded_at=rfc3339(record.recorded_at),
+            data={},
+        )
+    data = {
+        name: _json_value(name, getattr(event, name))
+        for name in event.__struct_fields__
+        if name != "at"
+    }
+    return EventBody(
+        version=record.version,
+        type=record.type,
+        at=rfc3339(event.at),
+        recorded_at=rfc3339(record.recorded_at),
+        data=data,
+    )
+
+
+def _json_value(name: str, value: Any) -> Any:
+    if isinstance(value, msgspec.Raw):
+        return msgspec.msgpack.decode(value)
+    if isinstance(value, Failure):
+        return failure_body(value)
+    if name in _TIME_FIELDS and isinstance(value, float):
+        return rfc3339(value)
+    return value

@@ -1,0 +1,126 @@
+"""``alo serve`` as a real subprocess on a free loopback port, and an httpx client for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GREETING_APP = "tests.http.greeting_app:register"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Served:
+    """One ``alo serve`` process over ``db``; ``restart()`` brings it back on the same port."""
+
+    def __init__(self, db: Path, args: Sequence[str] = (), env: dict[str, str] | None = None):
+        self.db = db
+        self.args = list(args)
+        self.env = env
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = db.with_suffix(".log")
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "from alo_actor.cli import main; main()",
+            "serve",
+            "--db",
+            str(self.db),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            *self.args,
+        ]
+
+    def start(self) -> Served:
+        env = {**os.environ, **(self.env or {})}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"alo serve exited with {self.process.returncode}:\n{self.output}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"alo serve did not answer within {START_TIMEOUT} s:\n{self.output}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Ask it to shut down and wait for it; returns the exit status."""
+        process = self.process
+        assert process is not None
+        if process.poll() is None:
+            process.send_signal(sig)
+        try:
+            return process.wait(STOP_TIMEOUT)
+        finally:
+            self.kill()
+
+    def restart(self) -> Served:
+        self.stop()
+        return self.start()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT)
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the route tests, with the greeting handlers loaded through ``--app``."""
+    server = Served(tmp_path_factory.mktemp("served") / "alo.db", ["--app", GREETING_APP])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def client(served: Served) -> Iterator[httpx.Client]:
+    with served.client() as http:
+        yield http
+
+
+@pytest.fixture
+def new_id() -> str:
+    """An id no other test uses."""
+    return f"alo-{uuid.uuid4().hex}"

@@ -1,0 +1,57 @@
+"""How the service reads durations (``timeout``, ``wait``) and times (listing bounds)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from alo_actor import InvalidArgument
+from alo_actor.http import parse_duration
+from alo_actor.http._durations import MAX_DURATION, parse_time
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30.0),
+        ("500ms", 0.5),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("1.5s", 1.5),
+        (".25s", 0.25),
+        ("42", 42.0),
+        (" 2s ", 2.0),
+        (7, 7.0),
+        (0.75, 0.75),
+        ("0", 0.0),
+    ],
+)
+def test_durations(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text", ["", "s", "30 sec", "1d", "-1s", -1, "1e3s", "nan", float("inf"), True]
+)
+def test_bad_durations_name_the_field(text: object) -> None:
+    with pytest.raises(InvalidArgument, match="wait"):
+        parse_duration(text, "wait")  # type: ignore[arg-type]
+
+
+def test_a_duration_is_at_most_a_hundred_years() -> None:
+    assert parse_duration(MAX_DURATION) == MAX_DURATION
+    with pytest.raises(InvalidArgument):
+        parse_duration(MAX_DURATION * 2)
+
+
+def test_times() -> None:
+    assert parse_time(None, "created_after") is None
+    assert parse_time("1700000000.5", "created_after") == 1700000000.5
+    moment = datetime(2026, 1, 31, 12, 0, 0, 250000, tzinfo=UTC)
+    parsed = parse_time("2026-01-31T12:00:00.25Z", "created_after")
+    assert parsed is not None and abs(parsed - moment.timestamp()) < 1e-6
+    with pytest.raises(InvalidArgument, match="created_before"):
+        parse_time("2026-01-31T12:00:00", "created_before")
+    with pytest.raises(InvalidArgument, match="created_after"):
+        parse_time("last tuesday", "created_after")

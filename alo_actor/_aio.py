@@ -88,10 +88,15 @@ class AsyncAloSystem:
         outbox = self._outbox(loop)
         reply = outbox.bridge.reply_to(future)
         outbox.put(Deliver(alo_id, Ask(command, reply, want)))
-        if timeout is None:
-            return await future
         try:
+            if timeout is None:
+                return await future
             return await asyncio.wait_for(future, timeout)
+        except asyncio.CancelledError:
+            # The caller gave up (an HTTP client went away): stop waiting for it.
+            if want == RESULT and not self._system.closed:
+                self._system.send(Unwait(alo_id, reply))
+            raise
         except TimeoutError:
             if not self._system.closed:
                 self._system.send(Unwait(alo_id, reply))

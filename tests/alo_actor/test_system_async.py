@@ -343,3 +343,27 @@ async def test_an_async_handler_awaits_another_alo_on_the_system_loop(system: Al
     await system.aio.start("p", "parent", 21)
     assert await system.aio.get_result("p", timeout=WAIT) == {"child said": 42}
     assert (await system.aio.get_info("p-child")).status is Status.COMPLETED
+
+
+async def test_a_cancelled_waiter_stops_waiting_and_leaves_nothing_behind(
+    system: AloSystem,
+) -> None:
+    system.start("abandoned")
+    waiter = asyncio.ensure_future(system.aio.get_result("abandoned"))
+    await system.aio.settle()
+    assert waiters_of(system, "abandoned") == 1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await system.aio.settle()
+    assert waiters_of(system, "abandoned") == 0
+    fresh = asyncio.ensure_future(system.aio.get_result("abandoned", timeout=WAIT))
+    await system.aio.complete("abandoned", 7)
+    assert await fresh == 7
+
+
+def waiters_of(system: AloSystem, alo_id: str) -> int:
+    """Waiters the supervisor holds for one ALO (read through pykka's proxy)."""
+    entities = system._ref.proxy().entities.get(timeout=WAIT)
+    attached = entities[alo_id].attached
+    return 0 if attached is None else len(attached.waiters)

@@ -7,6 +7,7 @@ from eventlog._log import EventLog, inspect_schema
 from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import SCHEMA_VERSION
 from eventlog._types import (
+    FIRST_POSITION,
     Append,
     ConcurrencyError,
     Durability,
@@ -19,6 +20,7 @@ from eventlog._types import (
 )
 
 __all__ = [
+    "FIRST_POSITION",
     "SCHEMA_VERSION",
     "Append",
     "Codec",

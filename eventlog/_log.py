@@ -8,12 +8,13 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
+from typing import Any
 
 from eventlog._connect import connect, set_durability
 from eventlog._schema import ensure_schema, read_schema_version
-from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError
+from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError, Statement
 from eventlog._writer import Writer
 
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
@@ -77,23 +78,42 @@ class EventLog:
         self._writer.submit(append)
 
     def append(
-        self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        extra: Sequence[Statement] = (),
     ) -> list[int]:
         """Append and wait until committed; returns the events' global positions.
 
         Raises ``ConcurrencyError`` when the stream is not at ``expected_version``.
+        ``extra``: SQL statements committed with the events (see ``Append``).
         """
         done = threading.Event()
 
         def sink(_: list[Append]) -> None:
             done.set()
 
-        append = Append(stream_id, expected_version, list(events), sink)
+        append = Append(stream_id, expected_version, list(events), sink, extra=extra)
         self._writer.submit(append)
         done.wait()
         if append.error is not None:
             raise append.error
         return append.positions
+
+    def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
+        """Delete every event of the streams; returns how many of them had events.
+
+        Runs on the writer thread in a transaction of its own, after the appends
+        submitted before it and before those submitted after, so it never races an
+        append. ``extra`` statements run first in the same transaction (they may still
+        refer to the events). Positions are never reused; a deleted stream can be
+        started again from version 1.
+        """
+        ids = list(stream_ids)
+        if not all(isinstance(stream_id, str) for stream_id in ids):
+            raise TypeError("stream ids must be strings")
+        return self._writer.delete_streams(ids, extra)
 
     def add_commit_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` on the writer thread after every committed batch."""
@@ -109,10 +129,20 @@ class EventLog:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path)
+            # Only the writer writes: a stray write here would race its transactions.
+            conn.execute("PRAGMA query_only = ON")
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only statement on this thread's reader connection.
+
+        One statement is one read transaction: it sees only committed data, as of
+        when it began. For read models kept in the log's file (see ``Append.extra``).
+        """
+        return self._reader().execute(sql, params).fetchall()
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         """Every event of one stream from ``from_version``, in version order."""

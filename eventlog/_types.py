@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 Durability = Literal["normal", "full"]
+
+# An SQL statement and its parameters, run in the transaction of an append (or of a
+# deletion) so that a table derived from the events can never disagree with them.
+Statement = tuple[str, tuple[Any, ...]]
+
+
+class _FirstPosition:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FIRST_POSITION"
+
+
+# As the first parameter of an append's extra statement: the position the append's
+# first event was given (known only in the writer), e.g. to key a row of a read model.
+FIRST_POSITION: Any = _FirstPosition()
 
 
 class NewEvent(NamedTuple):
@@ -58,6 +74,13 @@ class Append:
     The writer fills in ``positions`` (or ``error``) after COMMIT, then hands the
     append to ``sink`` together with every other append of the same batch that
     names the same sink, in one call.
+
+    ``extra`` holds SQL statements run in the same transaction, after the append's
+    events, and only if the events were stored (a read model kept in step with the
+    log). A batch runs them grouped by SQL text, in the order each text first
+    appears, each group with one ``executemany``: statements of different texts must
+    not depend on their order. A statement that fails fails its own append only. A
+    first parameter ``FIRST_POSITION`` is replaced by the first event's position.
     """
 
     stream_id: str
@@ -67,3 +90,4 @@ class Append:
     token: object = None
     positions: list[int] = field(default_factory=list)
     error: Exception | None = None
+    extra: Sequence[Statement] = ()

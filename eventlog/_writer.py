@@ -8,8 +8,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from eventlog._types import Append, ConcurrencyError, LogClosed, NewEvent
+from eventlog._types import (
+    FIRST_POSITION,
+    Append,
+    ConcurrencyError,
+    LogClosed,
+    NewEvent,
+    Statement,
+)
 
 # A row is inserted only if it continues its stream without a gap: version 1, or the
 # version before it is already stored. Together with UNIQUE(stream_id, version) this is
@@ -20,8 +28,32 @@ SELECT ?1, ?2, ?3, ?4, ?5
 WHERE ?2 = 1 OR EXISTS (SELECT 1 FROM events WHERE stream_id = ?1 AND version = ?2 - 1)
 """
 
+_DELETE = "DELETE FROM events WHERE stream_id = ?"
+
+# Errors of one append's extra statements (a constraint, a bad parameter): they fail
+# that append alone. Others (disk full, I/O) fail the batch, as they would anyway.
+_OWN_FAULT = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+)
+
 _STOP = object()
 _log = logging.getLogger("eventlog")
+
+
+class _Deletion:
+    """Streams to delete in a transaction of their own, queued like an append."""
+
+    __slots__ = ("done", "error", "extra", "stream_ids", "streams")
+
+    def __init__(self, stream_ids: list[str], extra: Sequence[Statement]) -> None:
+        self.stream_ids = stream_ids
+        self.extra = extra
+        self.done = threading.Event()
+        self.streams = 0
+        self.error: Exception | None = None
 
 
 class Writer:
@@ -53,10 +85,23 @@ class Writer:
 
     def submit(self, append: Append) -> None:
         _check(append)
+        self._put(append)
+
+    def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
+        """Delete the streams on the writer thread, in one transaction; see EventLog."""
+        _check_statements(extra, "a deletion")
+        deletion = _Deletion(stream_ids, extra)
+        self._put(deletion)
+        deletion.done.wait()
+        if deletion.error is not None:
+            raise deletion.error
+        return deletion.streams
+
+    def _put(self, item: object) -> None:
         with self._lock:
             if self._closed:
                 raise LogClosed("the event log is closed")
-            self._queue.put(append)
+            self._queue.put(item)
 
     def close(self) -> None:
         """Commit everything already submitted, then stop the thread."""
@@ -68,31 +113,39 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch: list[Append] = []
-            item = self._queue.get()
+        held: object = None  # what ended the last drain: _STOP, a deletion, or nothing
+        while held is not _STOP:
+            item = self._queue.get() if held is None else held
+            held = None
             if item is _STOP:
                 break
-            batch.append(item)  # type: ignore[arg-type]
-            stopping = self._drain(batch)
-            if self._linger and not stopping and len(batch) < self._batch_size:
+            if isinstance(item, _Deletion):
+                self._delete(item)
+                continue
+            batch: list[Append] = [item]  # type: ignore[list-item]
+            held = self._drain(batch)
+            if self._linger and held is None and len(batch) < self._batch_size:
                 time.sleep(self._linger)
-                stopping = self._drain(batch)
+                held = self._drain(batch)
             self._commit(batch)
         self._conn.close()
 
-    def _drain(self, batch: list[Append]) -> bool:
+    def _drain(self, batch: list[Append]) -> object:
+        """Add queued appends to ``batch``; return the item that is not one, if any.
+
+        A deletion ends the batch, so that it runs after the appends queued before it
+        and before those queued after it.
+        """
         get = self._queue.get_nowait
         while len(batch) < self._batch_size:
             try:
                 item = get()
             except queue.Empty:
-                return False
-            if item is _STOP:
-                return True
+                return None
+            if item is _STOP or isinstance(item, _Deletion):
+                return item
             batch.append(item)  # type: ignore[arg-type]
-        return False
+        return None
 
     def _commit(self, batch: list[Append]) -> None:
         try:
@@ -125,17 +178,27 @@ class Writer:
             if cursor.rowcount != len(rows):
                 raise _Conflict
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            position = last - len(rows)
+            extra: list[Statement] = []
+            for append in batch:
+                n = len(append.events)
+                append.positions = list(range(position + 1, position + n + 1))
+                if append.extra:
+                    extra.extend(_bound(append.extra, position + 1 if n else None))
+                position += n
+            if extra:
+                try:
+                    _execute_grouped(conn, extra)
+                except _OWN_FAULT as exc:
+                    raise _Conflict from exc  # find the append it belongs to, one by one
             conn.execute("COMMIT")
         except BaseException as exc:
             conn.execute("ROLLBACK")
+            for append in batch:
+                append.positions = []
             if isinstance(exc, sqlite3.IntegrityError):
                 raise _Conflict from exc
             raise
-        position = last - len(rows)
-        for append in batch:
-            n = len(append.events)
-            append.positions = list(range(position + 1, position + n + 1))
-            position += n
 
     def _commit_one_by_one(self, batch: list[Append]) -> None:
         conn = self._conn
@@ -161,12 +224,39 @@ class Writer:
                     conn.execute("ROLLBACK TO one")
                     append.error = ConcurrencyError(append.stream_id, append.expected_version)
                 else:
-                    append.positions = positions
+                    try:
+                        first = positions[0] if positions else None
+                        for sql, params in _bound(append.extra, first):
+                            conn.execute(sql, params)
+                    except _OWN_FAULT as exc:
+                        conn.execute("ROLLBACK TO one")
+                        append.error = exc
+                    else:
+                        append.positions = positions
                 conn.execute("RELEASE one")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _delete(self, deletion: _Deletion) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # First, while the events they may refer to are still there.
+                _execute_grouped(conn, deletion.extra)
+                streams = 0
+                for stream_id in deletion.stream_ids:
+                    streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            deletion.streams = streams
+        except Exception as exc:  # told to the caller, who waits on another thread
+            deletion.error = exc
+        deletion.done.set()
 
     def _acknowledge(self, batch: list[Append]) -> None:
         # Keyed by the sink itself, not its id: `obj.method` makes a new bound-method
@@ -187,6 +277,41 @@ class Writer:
 
 class _Conflict(Exception):
     pass
+
+
+def _bound(statements: Sequence[Statement], first: int | None) -> Sequence[Statement]:
+    """The statements with a leading ``FIRST_POSITION`` parameter replaced by ``first``."""
+    return [
+        (sql, (first, *params[1:])) if params and params[0] is FIRST_POSITION else (sql, params)
+        for sql, params in statements
+    ]
+
+
+def _execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    """Run statements grouped by SQL text (first appearance first), one executemany each."""
+    groups: dict[str, list[tuple[Any, ...]]] = {}
+    for sql, params in statements:
+        group = groups.get(sql)
+        if group is None:
+            groups[sql] = [params]
+        else:
+            group.append(params)
+    for sql, rows in groups.items():
+        conn.executemany(sql, rows)
+
+
+def _check_statements(statements: object, what: str) -> None:
+    if not isinstance(statements, Sequence):
+        raise TypeError(f"{what}: extra must be a sequence of (sql, params) pairs")
+    for statement in statements:
+        # Exact types: this runs for every append that carries statements.
+        if not (
+            type(statement) is tuple
+            and len(statement) == 2
+            and type(statement[0]) is str
+            and type(statement[1]) is tuple
+        ):
+            raise TypeError(f"{what}: extra statements must be (str, tuple), not {statement!r}")
 
 
 def _check(append: Append) -> None:
@@ -213,3 +338,5 @@ def _check(append: Append) -> None:
             raise TypeError(
                 f"append to {append.stream_id!r}: events must be NewEvent(str, bytes), not {got}"
             )
+    if append.extra:
+        _check_statements(append.extra, f"append to {append.stream_id!r}")

@@ -15,7 +15,8 @@ app = typer.Typer(
 
 def main() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    import alo_actor.cli._log
+    import alo_actor.cli._alos
+    import alo_actor.cli._log  # noqa: F401
     from alo_actor.cli import _demo, _serve  # noqa: F401
 
     app()

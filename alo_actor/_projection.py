@@ -1,0 +1,185 @@
+"""The ``alos`` read model: one row per ALO, committed with the events it reflects.
+
+The supervisor's behaviour hands the host ``project(entity, events)``; the host
+passes what it returns to the log as the append's extra statements, so a row never
+shows what the log has not committed, and never lags what it has.
+
+A row is keyed by ``seq``, the log position of the ALO's ``Started`` event: assigned
+once, in commit order, never reused (the log's AUTOINCREMENT), so it orders listings
+and keys their cursors. The client's id is a plain column: a B-tree index on random
+ids costs about 4 KB of writes per row, and the log's own ``(stream_id, version)``
+index already finds an ALO's ``seq`` by id when a row must be updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from actors import Entity
+from alo_actor._events import (
+    AloEvent,
+    AttemptFailed,
+    Delivered,
+    DeliveriesDue,
+    DeliveriesFinished,
+    DeliveryAbandoned,
+)
+from alo_actor._machine import AloState, evolve
+from alo_actor._model import AloInfo, Failure, Status
+from eventlog import FIRST_POSITION, Statement
+
+# The row's columns after ``seq``, in ``row_of`` order.
+COLUMNS = (
+    "id",
+    "operation",
+    "status",
+    "attempt",
+    "created_at",
+    "settled_at",
+    "deadline",
+    "metadata",
+    "result_urls",
+    "result_metadata",
+    "failure",
+)
+SELECT_COLUMNS = "seq, " + ", ".join(COLUMNS)
+
+# Live, the seq is the log's FIRST_POSITION: the writer puts in the position it gave
+# the Started event of the same append.
+INSERT_ROW = (
+    f"INSERT INTO alos (seq, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
+)
+INSERT_PAIR = "INSERT INTO alo_metadata (seq, key, value) VALUES (?, ?, ?)"
+# Only what can change after creation. The row is found by the ALO's id through the
+# log's own stream index, so no index on random ids is needed here.
+_UPDATE = (
+    "UPDATE alos SET status = ?2, attempt = ?3, settled_at = ?4, result_metadata = ?5, "
+    "failure = ?6 WHERE seq = (SELECT position FROM events WHERE stream_id = ?1 AND version = 1)"
+)
+
+# Events that change no column of the row: an append of only these writes nothing.
+_SILENT: frozenset[type[AloEvent]] = frozenset(
+    {AttemptFailed, DeliveriesDue, Delivered, DeliveryAbandoned, DeliveriesFinished}
+)
+
+_json = msgspec.json.Encoder()
+_msgpack = msgspec.msgpack.Encoder()
+_metadata_of = msgspec.json.Decoder(dict[str, str]).decode
+_urls_of = msgspec.json.Decoder(list[str]).decode
+# msgpack, not JSON: a failure's details may hold bytes, which JSON would not give back.
+_failure_of = msgspec.msgpack.Decoder(Failure).decode
+_STATUS = {status.value: status for status in Status}
+
+Row = tuple[Any, ...]
+
+
+def _text(value: Any) -> str:
+    # Most ALOs have no labels, URLs or result metadata: spare those the encoder.
+    return _json.encode(value).decode() if value else ("{}" if isinstance(value, dict) else "[]")
+
+
+def row_of(state: AloState) -> Row:
+    """The row of an ALO (without ``seq``), in ``COLUMNS`` order.
+
+    The live projection, the rebuild and the benchmarks all build rows here, so a
+    rebuilt table equals the live one row for row.
+    """
+    return (
+        state.id,
+        state.operation,
+        state.status.value,
+        state.attempt,
+        state.created_at,
+        state.settled_at,
+        state.deadline,
+        _text(state.metadata),
+        _text(state.result_urls),
+        None if state.result_metadata is None else _text(state.result_metadata),
+        None if state.failure is None else _msgpack.encode(state.failure),
+    )
+
+
+def pairs_of(state: AloState, seq: Any) -> list[tuple[Any, str, str]]:
+    """The ALO's rows in the metadata index (``INSERT_PAIR`` order)."""
+    return [(seq, key, value) for key, value in state.metadata.items()]
+
+
+def project(entity: Entity[AloState], events: Sequence[AloEvent]) -> Sequence[Statement]:
+    """The statements that bring the ALO's row up to date with ``events``.
+
+    Called by the host before it submits them, with the entity as it was before.
+    A new ALO gets its row as it stands after all of them (a start already timed
+    out is inserted TIMED_OUT): one statement per row, so a batch may reorder
+    statements of different texts freely.
+    """
+    state = entity.state
+    if state is None:
+        for event in events:
+            state = evolve(state, event)
+        assert state is not None
+        row = (FIRST_POSITION, *row_of(state))
+        if not state.metadata:
+            return ((INSERT_ROW, row),)
+        return (
+            (INSERT_ROW, row),
+            *((INSERT_PAIR, pair) for pair in pairs_of(state, FIRST_POSITION)),
+        )
+    for event in events:
+        if type(event) not in _SILENT:
+            break
+    else:
+        return ()
+    for event in events:
+        state = evolve(state, event)
+    return (
+        (
+            _UPDATE,
+            (
+                state.id,
+                state.status.value,
+                state.attempt,
+                state.settled_at,
+                None if state.result_metadata is None else _text(state.result_metadata),
+                None if state.failure is None else _msgpack.encode(state.failure),
+            ),
+        ),
+    )
+
+
+def info_of_row(row: Row) -> AloInfo:
+    """An AloInfo from a row selected as ``SELECT_COLUMNS``."""
+    (
+        _seq,
+        alo_id,
+        operation,
+        status,
+        attempt,
+        created_at,
+        settled_at,
+        deadline,
+        metadata,
+        result_urls,
+        result_metadata,
+        failure,
+    ) = row
+    return AloInfo(
+        id=alo_id,
+        operation=operation,
+        status=_STATUS[status],
+        metadata=_metadata_of(metadata),
+        result_urls=_urls_of(result_urls),
+        attempt=attempt,
+        created_at=created_at,
+        settled_at=settled_at,
+        deadline=deadline,
+        failure=None if failure is None else _failure_of(failure),
+        result_metadata=None if result_metadata is None else _metadata_of(result_metadata),
+    )
+
+
+def info_fields(info: AloInfo) -> dict[str, Any]:
+    """The info as a record for JSON (``created`` left out: it answers ``start`` only)."""
+    return {name: getattr(info, name) for name in info.__struct_fields__ if name != "created"}

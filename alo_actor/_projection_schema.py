@@ -113,6 +113,7 @@ def ensure_projection(path: str) -> None:
     is not, is (re)built from the events. One written by a newer program is refused.
     """
     with _writing(path) as conn:
+        _ensure_recovery_indexes(conn)
         version = projection_version(conn)
         if version is not None and version > PROJECTION_VERSION:
             raise SchemaError(
@@ -125,6 +126,24 @@ def ensure_projection(path: str) -> None:
         ):
             return
         _rebuild(conn)
+
+
+# Partial: only the rare delivery records are indexed, so appends of everything else
+# pay nothing, and a reopen finds the outcomes still owed without reading every event.
+_RECOVERY_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS events_deliveries_due ON events (stream_id) "
+    "WHERE type = 'DeliveriesDue'",
+    "CREATE INDEX IF NOT EXISTS events_deliveries_finished ON events (stream_id) "
+    "WHERE type = 'DeliveriesFinished'",
+)
+
+
+def _ensure_recovery_indexes(conn: sqlite3.Connection) -> None:
+    for sql in _RECOVERY_INDEXES:
+        conn.execute(sql)
+
+
+OPEN_ALOS = "SELECT id FROM alos WHERE status IN ('running', 'paused') ORDER BY seq"
 
 
 def rebuild_projection(path: str) -> int:

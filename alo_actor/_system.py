@@ -6,7 +6,7 @@ import datetime
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -18,12 +18,12 @@ from alo_actor._aio import AsyncAloSystem
 from alo_actor._clock import Clock, SystemClock
 from alo_actor._delivery import DeliveryOptions, Dispatcher
 from alo_actor._errors import InvalidArgument, SystemClosed
-from alo_actor._events import TERMINAL_EVENT_NAMES, AloEvent
+from alo_actor._events import AloEvent
 from alo_actor._handlers import Handler, RetryPolicy, Runner, registration
 from alo_actor._listing import AloPage, StatusFilter, TimeBound, list_alos
 from alo_actor._machine import AloState, Command, Pause, Read, Resume
 from alo_actor._model import AloInfo, Failure
-from alo_actor._projection_schema import ensure_projection
+from alo_actor._projection_schema import OPEN_ALOS, ensure_projection
 from alo_actor._requests import (
     cancel_command,
     complete_command,
@@ -142,22 +142,23 @@ class AloSystem:
             raise
 
     def _recover(self) -> None:
-        ids = self.log.stream_ids(where_type_not_in=TERMINAL_EVENT_NAMES)
-        states: list[AloState] = []
-        for alo_id in ids:
-            state = self._behavior.replay(alo_id, self.log.read_stream(alo_id))
-            if state is not None and not state.terminal:
-                states.append(state)
+        # Both read before the supervisor writes anything: recovering an overdue ALO
+        # commits its timeout (and the delivery it owes, dispatched then), and must not
+        # be found owed a second time by a query that runs after that commit.
+        owed = self._states(
+            self.log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"])
+        )
+        open_alos = self._states(row[0] for row in self.log.query(OPEN_ALOS))
         reply = SyncReply()
-        self._tell(Recovered(states, reply))
+        self._tell(Recovered([s for s in open_alos if not s.terminal], reply))
         reply.result(timeout=60)
-        owed: list[AloState] = []
-        for alo_id in self.log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"]):
-            state = self._behavior.replay(alo_id, self.log.read_stream(alo_id))
-            if state is not None and state.terminal:
-                owed.append(state)
-        if owed:
-            self._tell(DeliveriesOwed(owed))
+        owed_now = [s for s in owed if s.terminal]
+        if owed_now:
+            self._tell(DeliveriesOwed(owed_now))
+
+    def _states(self, ids: Iterable[str]) -> list[AloState]:
+        replay, read = self._behavior.replay, self.log.read_stream
+        return [s for s in (replay(i, read(i)) for i in ids) if s is not None]
 
     # -- plumbing ----------------------------------------------------------------
 

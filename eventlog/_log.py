@@ -222,13 +222,19 @@ class EventLog:
         return [row[0] for row in rows]
 
     def streams_having(self, event_type: str, lacking: Sequence[str] = ()) -> list[str]:
-        """Streams with an event of ``event_type`` and none of the types in ``lacking``."""
+        """Streams with an event of ``event_type`` and none of the types in ``lacking``,
+        in no particular order (an order would forbid the index below).
+
+        The types are written into the SQL as literals, not bound: only then can
+        SQLite use a partial index ``WHERE type = '…'`` that a user of the log made
+        for a rare type, instead of reading every event.
+        """
         conn = self._reader()
-        marks = ",".join("?" * len(lacking)) or "NULL"
+        having = _literal(event_type)
+        lacking_sql = " OR ".join(f"type = {_literal(t)}" for t in lacking) or "0"
         rows = conn.execute(
-            "SELECT DISTINCT stream_id FROM events WHERE type = ? AND stream_id NOT IN "
-            f"(SELECT stream_id FROM events WHERE type IN ({marks})) ORDER BY position",
-            (event_type, *lacking),
+            f"SELECT stream_id FROM events WHERE type = {having} AND stream_id NOT IN "
+            f"(SELECT stream_id FROM events WHERE {lacking_sql})"
         )
         return [row[0] for row in rows]
 
@@ -261,6 +267,11 @@ class EventLog:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def inspect_schema(path: str) -> int:

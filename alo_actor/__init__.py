@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alo_actor._aio import AsyncAloSystem
 from alo_actor._clock import Clock, ManualClock, SystemClock
+from alo_actor._delivery import DeliveryOptions
 from alo_actor._errors import (
     AloError,
     AlreadyExists,
@@ -27,6 +28,7 @@ __all__ = [
     "AlreadyExists",
     "AsyncAloSystem",
     "Clock",
+    "DeliveryOptions",
     "Failure",
     "HandlerContext",
     "HandlerResult",

@@ -1,0 +1,98 @@
+"""The public surface changes only on purpose: these lists are pinned."""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+
+import pytest
+
+import actors
+import alo_actor
+import eventlog
+
+PINNED = {
+    alo_actor: [
+        "AloError",
+        "AloInfo",
+        "AloPage",
+        "AloSystem",
+        "AlreadyExists",
+        "AsyncAloSystem",
+        "Clock",
+        "DeliveryOptions",
+        "Failure",
+        "HandlerContext",
+        "HandlerResult",
+        "InvalidArgument",
+        "ManualClock",
+        "NotFound",
+        "OperationCancelled",
+        "OperationFailed",
+        "OperationTimedOut",
+        "RetryPolicy",
+        "Status",
+        "SystemClock",
+        "SystemClosed",
+    ],
+    eventlog: [
+        "FIRST_POSITION",
+        "SCHEMA_VERSION",
+        "Append",
+        "Codec",
+        "ConcurrencyError",
+        "CorruptLog",
+        "Durability",
+        "EventLog",
+        "EventLogError",
+        "LogClosed",
+        "LogReader",
+        "NewEvent",
+        "RecordedEvent",
+        "SchemaError",
+        "Statement",
+        "inspect_schema",
+    ],
+    actors: [
+        "Behavior",
+        "Deliver",
+        "DeliverMany",
+        "Entity",
+        "EntityHost",
+        "LoopBridge",
+        "Reply",
+        "Step",
+        "SyncReply",
+        "bridge_for",
+    ],
+}
+
+
+@pytest.mark.parametrize("module", list(PINNED), ids=lambda m: m.__name__)
+def test_exports_are_pinned(module: ModuleType) -> None:
+    assert sorted(module.__all__) == sorted(PINNED[module])
+    assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_the_spec_names_exist_with_their_verbs() -> None:
+    # shared/spec/python-api.md: users and acceptance tests rely on these names.
+    verbs = ["open", "close", "register", "start", "get_info", "get_result", "complete"]
+    verbs += ["fail", "cancel", "pause", "resume", "list", "subscribe"]
+    for verb in verbs:
+        assert callable(getattr(alo_actor.AloSystem, verb)), verb
+        if verb not in ("open", "close", "register"):
+            assert inspect.iscoroutinefunction(getattr(alo_actor.AsyncAloSystem, verb)), verb
+    assert [s.name for s in alo_actor.Status] == [
+        "RUNNING",
+        "PAUSED",
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMED_OUT",
+    ]
+    assert all(s.value == s.name.lower() for s in alo_actor.Status)
+    assert issubclass(alo_actor.OperationCancelled, alo_actor.OperationFailed)
+    assert issubclass(alo_actor.OperationTimedOut, alo_actor.OperationFailed)
+    for error in ("AlreadyExists", "NotFound", "InvalidArgument", "OperationFailed"):
+        assert issubclass(getattr(alo_actor, error), alo_actor.AloError)
+    assert alo_actor.ManualClock(start=5.0).advance(1.0) == 6.0

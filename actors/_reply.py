@@ -52,7 +52,9 @@ class LoopBridge:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weak: the bridge is the value of a weak-keyed map on its loop, and a strong
+        # reference back would keep every loop ever bridged alive.
+        self._loop = weakref.ref(loop)
         self._lock = threading.Lock()
         self._pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
 
@@ -67,16 +69,21 @@ class LoopBridge:
             self._pending.append((future, value, error))
             first = len(self._pending) == 1
         if first:
+            loop = self._loop()
             try:
-                self._loop.call_soon_threadsafe(self._drain)
+                if loop is None:
+                    raise RuntimeError("the loop is gone")
+                loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 with self._lock:
                     self._pending.clear()
 
     def call(self, fn: Any, *args: Any) -> None:
         """Run ``fn(*args)`` on the loop (scheduled thread-safely)."""
-        with contextlib.suppress(RuntimeError):  # the loop is closed
-            self._loop.call_soon_threadsafe(fn, *args)
+        loop = self._loop()
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(fn, *args)
 
     def _drain(self) -> None:
         with self._lock:

@@ -41,13 +41,13 @@ class _Outbox:
 
     def __init__(self, system: AloSystem, loop: asyncio.AbstractEventLoop) -> None:
         self.system = system
-        self.loop = loop
+        self.loop = weakref.ref(loop)  # weak: see AsyncAloSystem._outboxes
         self.bridge = bridge_for(loop)
         self.items: list[Deliver] = []
 
-    def put(self, item: Deliver) -> None:
+    def put(self, item: Deliver, loop: asyncio.AbstractEventLoop) -> None:
         if not self.items:
-            self.loop.call_soon(self.flush)
+            loop.call_soon(self.flush)
         self.items.append(item)
 
     def flush(self) -> None:
@@ -71,11 +71,18 @@ class AsyncAloSystem:
         self._outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
             weakref.WeakKeyDictionary()
         )
+        # The last loop's outbox, checked first: a weak-keyed lookup builds a weakref
+        # per call, which showed in profiles of every awaitable verb.
+        self._last: _Outbox | None = None
 
     def _outbox(self, loop: asyncio.AbstractEventLoop) -> _Outbox:
+        last = self._last
+        if last is not None and last.loop() is loop:
+            return last
         outbox = self._outboxes.get(loop)
         if outbox is None:
             outbox = self._outboxes[loop] = _Outbox(self._system, loop)
+        self._last = outbox
         return outbox
 
     async def _ask(
@@ -87,7 +94,7 @@ class AsyncAloSystem:
         future: asyncio.Future[Any] = loop.create_future()
         outbox = self._outbox(loop)
         reply = outbox.bridge.reply_to(future)
-        outbox.put(Deliver(alo_id, Ask(command, reply, want)))
+        outbox.put(Deliver(alo_id, Ask(command, reply, want)), loop)
         try:
             if timeout is None:
                 return await future
@@ -182,9 +189,8 @@ class AsyncAloSystem:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         outbox = self._outbox(loop)
-        outbox.put(
-            Deliver(check_id(id), Ask(Read(), outbox.bridge.reply_to(future), SUBSCRIBE, callback))
-        )
+        reply = outbox.bridge.reply_to(future)
+        outbox.put(Deliver(check_id(id), Ask(Read(), reply, SUBSCRIBE, callback)), loop)
         return info_of(await future)
 
     async def resume(self, id: str) -> AloInfo:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -367,3 +369,19 @@ def waiters_of(system: AloSystem, alo_id: str) -> int:
     entities = system._ref.proxy().entities.get(timeout=WAIT)
     attached = entities[alo_id].attached
     return 0 if attached is None else len(attached.waiters)
+
+
+def test_event_loops_that_used_the_system_are_not_kept_alive(system: AloSystem) -> None:
+    async def use() -> None:
+        system.start("loop-use")
+        await system.aio.get_info("loop-use")
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(use())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    # pykka's actor loop holds its last message until the next one: send one more.
+    system.get_info("loop-use")
+    gc.collect()
+    assert gone() is None

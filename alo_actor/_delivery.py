@@ -171,6 +171,19 @@ class Dispatcher:
         with self._lock:
             return self._pending
 
+    @property
+    def request_timeout(self) -> float:
+        return self._options.request_timeout
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until no POST is in flight; True if none is."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def in_flight(self) -> int:
         """Deliveries being attempted now (pending, less those waiting for the clock)."""
         with self._lock:
@@ -353,11 +366,14 @@ class Dispatcher:
         with self._lock:
             if self._closed:
                 return
-            self._pending -= 1
+        # Reported before it stops counting as in flight, so settle() never sees a
+        # moment when the delivery is neither in flight nor in the supervisor's inbox.
         try:
             self._on_final(job.delivery, delivered, reason)
         except Exception:
             log.exception("on_final failed for %r to %s", job.delivery.alo_id, job.delivery.url)
+        with self._lock:
+            self._pending -= 1
 
     def _begin_shutdown(self) -> None:
         self._loop.create_task(self._shutdown())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import logging
 import queue
@@ -313,11 +314,26 @@ class Runner:
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is not None:
+            # Cancel running async attempts and let them unwind, rather than stopping
+            # the loop under them ("Task was destroyed but it is pending!").
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(CLOSE_GRACE)
             loop.call_soon_threadsafe(loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join(5)
             if not loop.is_running():
                 loop.close()
+
+
+CLOSE_GRACE = 2.0  # seconds async attempts get to unwind when the system closes
+
+
+async def _cancel_tasks() -> None:
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _outcome_of_future(future: concurrent.futures.Future[Any]) -> Outcome:

@@ -376,9 +376,14 @@ class AloSystem:
             self._closed = True
         if self._auto_purge is not None:
             self._auto_purge.close()
-        self._dispatcher.close()
         self._timers.close()
         self._quiesce(timeout=10.0)
+        # A POST already sent is let finish and its answer recorded: dropped, a receiver
+        # that accepted it would get it again after reopen (semantics §5: exactly once
+        # with no crash). Bounded by the request timeout; a retry is not started.
+        self._dispatcher.wait_idle(self._dispatcher.request_timeout)
+        self._quiesce(timeout=10.0)
+        self._dispatcher.close()
         self._ref.stop(block=True, timeout=30)
         self._runner.close()
         self.log.close()

@@ -1,0 +1,1 @@
+"""Deterministic simulation tests: seeded workloads with faults, checked against a model."""

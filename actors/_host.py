@@ -40,7 +40,8 @@ class Entity(Generic[S]):
         self.state = state
         self.version = version
         self.busy = False
-        self.stash: deque[Any] = deque()
+        # Made on first use: most entities never stash, and there may be very many.
+        self.stash: deque[Any] | None = None
         self.attached: Any = None  # the behaviour's own per-entity data (waiters, …)
 
 
@@ -122,14 +123,16 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         log: EventLog,
         behavior: Behavior[S, E],
         *,
-        cache_size: int = 4096,
+        cache_size: int = 10_000,
     ) -> None:
         super().__init__()
         self.log = log
         self.behavior = behavior
         self.entities: dict[str, Entity[S]] = {}
-        # Passivated entities' states, kept while memory allows: a behaviour passivates
-        # only entities that never change again (or reloads them if they might).
+        # States of passivated entities, the most recently used first to go back in.
+        # One another process has changed since is no worse than an active entity's:
+        # the log's concurrency check catches it on the next write (reload, decide
+        # again).
         self._cache: OrderedDict[str, tuple[S | None, int]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink
@@ -167,6 +170,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 self.behavior.on_crash(entity_id, message, exc)
                 return
         elif entity.busy:
+            if entity.stash is None:
+                entity.stash = deque()
             entity.stash.append(message)
             return
         self._process(entity, message, 0)
@@ -240,8 +245,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 self._process(entity, message, retries + 1)
             elif then is not None:
                 self._run_then(entity, message, then, error)
-            while entity.stash and not entity.busy:
-                self._process(entity, entity.stash.popleft(), 0)
+            stash = entity.stash
+            while stash and not entity.busy:
+                self._process(entity, stash.popleft(), 0)
             self._maybe_passivate(entity)
 
     def _run_then(

@@ -207,17 +207,14 @@ class Dispatcher:
             self._woken = True
             self._loop.call_soon_threadsafe(self._drain_inbox)
 
-    def _retry_due(self, job: _Job) -> Callable[[Callable[[], None]], None]:
-        def fire(done: Callable[[], None]) -> None:
-            try:
-                with self._lock:
-                    self._backing_off -= 1
-                    if not self._closed:
-                        self._enqueue(job)
-            finally:
-                done()
-
-        return fire
+    def _retry_due(self, job: _Job, done: Callable[[], None]) -> None:
+        try:
+            with self._lock:
+                self._backing_off -= 1
+                if not self._closed:
+                    self._enqueue(job)
+        finally:
+            done()
 
     # -- the loop thread --
 
@@ -301,7 +298,7 @@ class Dispatcher:
             job.delay = min(job.delay * options.backoff_coefficient, options.maximum_interval)
             with self._lock:
                 self._backing_off += 1
-            self._timers.schedule(at, self._retry_due(job))
+            self._timers.schedule(at, self._retry_due, job)
 
     async def _post(self, job: _Job, connection: _Connection) -> tuple[int, str]:
         delivery = job.delivery

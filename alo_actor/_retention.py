@@ -167,7 +167,7 @@ class AutoPurge:
     def _schedule(self) -> None:
         self._timers.schedule(self._clock.now() + self.interval, self._fire)
 
-    def _fire(self, done: Callable[[], None]) -> None:
+    def _fire(self, _: object, done: Callable[[], None]) -> None:
         with self._lock:
             if self._closed:
                 done()

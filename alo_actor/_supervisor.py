@@ -233,8 +233,13 @@ class AloBehavior:
                 self._arm(event.retry_at, entity.id, BeginAttempt())
 
     def can_passivate(self, entity: Entity[AloState]) -> bool:
-        state = entity.state
-        return state is None or (state.terminal and entity.attached is None)
+        # Any ALO nobody waits on, subscribes to or runs an attempt for: a million
+        # pending ALOs then cost memory only for the recently used (the host's cache)
+        # and their timers; the rest are replayed from the log when a message comes.
+        attached: Attached | None = entity.attached
+        return attached is None or (
+            not attached.waiters and not attached.subscribers and attached.stop_attempt is None
+        )
 
     def on_crash(self, entity_id: str, message: Any, error: BaseException) -> None:
         reply = getattr(message, "reply", None)
@@ -320,17 +325,19 @@ class AloBehavior:
             host.actor_ref.tell(Deliver(delivery.alo_id, Ask(command, None, NOTHING)))
 
     def _arm(self, at: float, entity_id: str, command: Command) -> None:
+        self.timers.schedule(at, self._fire, (entity_id, command))
+
+    def _fire(self, arg: tuple[str, Command], done: Callable[[], None]) -> None:
+        """A timer fell due (on the timer thread): deliver its command to the ALO."""
         host = self.host
         assert host is not None
-        ref = host.actor_ref
+        entity_id, command = arg
 
-        def fire(done: Callable[[], None]) -> None:
-            def replied(value: Any, error: BaseException | None = None) -> None:
-                done()
+        def replied(value: Any, error: BaseException | None = None) -> None:
+            done()
 
-            ref.tell(Deliver(entity_id, Ask(command, replied, INFO)))
-
-        self.timers.schedule(at, fire)
+        with contextlib.suppress(pykka.ActorDeadError):  # closing: replayed on reopen
+            host.actor_ref.tell(Deliver(entity_id, Ask(command, replied, INFO)))
 
     def _register(self, host: EntityHost[AloState, AloEvent], message: Register) -> None:
         reg = message.registration

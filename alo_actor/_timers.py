@@ -11,11 +11,15 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from alo_actor._clock import Clock, ManualClock
 
-# fire(done): start the timer's work; call done() once it is durable.
-Fire = Callable[[Callable[[], None]], None]
+# fire(arg, done): start the timer's work on ``arg``; call done() once it is durable.
+# A shared callable and a plain argument rather than a closure per timer: a system
+# may hold hundreds of thousands of armed deadlines, and closures cost memory and
+# garbage-collector time that plain tuples of atoms do not.
+Fire = Callable[[Any, Callable[[], None]], None]
 
 ADVANCE_TIMEOUT = 60.0
 
@@ -23,7 +27,7 @@ ADVANCE_TIMEOUT = 60.0
 class Timers:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._heap: list[tuple[float, int, Fire]] = []
+        self._heap: list[tuple[float, int, Fire, Any]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
@@ -38,25 +42,27 @@ class Timers:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def schedule(self, at: float, fire: Fire) -> None:
+    def schedule(self, at: float, fire: Fire, arg: Any = None) -> None:
         if self._manual and at <= self._clock.now():
             # Armed after the clock already passed it (the commit that arms it raced an
             # advance()): nothing else would ever fire it, so fire it now.
             if not self._closed:
-                fire(_nothing)
+                fire(arg, _nothing)
             return
         with self._cond:
             if self._closed:
                 return
-            heapq.heappush(self._heap, (at, next(self._seq), fire))
-            if self._heap[0][2] is fire:
+            seq = next(self._seq)
+            heapq.heappush(self._heap, (at, seq, fire, arg))
+            if self._heap[0][1] == seq:
                 self._cond.notify()
 
-    def _due(self, now: float) -> list[Fire]:
-        due: list[Fire] = []
+    def _due(self, now: float) -> list[tuple[Fire, Any]]:
+        due: list[tuple[Fire, Any]] = []
         with self._cond:
             while self._heap and self._heap[0][0] <= now:
-                due.append(heapq.heappop(self._heap)[2])
+                _, _, fire, arg = heapq.heappop(self._heap)
+                due.append((fire, arg))
         return due
 
     def _run(self) -> None:
@@ -69,8 +75,8 @@ class Timers:
                     self._cond.wait(wait)
                 if self._closed:
                     return
-            for fire in self._due(self._clock.now()):
-                fire(_nothing)
+            for fire, arg in self._due(self._clock.now()):
+                fire(arg, _nothing)
 
     def _advanced(self, now: float) -> None:
         # Fire and wait, round after round: a fired timer may arm another already due.
@@ -79,8 +85,8 @@ class Timers:
             if not due:
                 return
             countdown = _Countdown(len(due))
-            for fire in due:
-                fire(countdown.done)
+            for fire, arg in due:
+                fire(arg, countdown.done)
             if not countdown.finished.wait(ADVANCE_TIMEOUT):
                 raise TimeoutError("timers did not finish within the advance timeout")
 

@@ -1,0 +1,35 @@
+"""`python -m benchmarks --quick` runs every scenario and writes its JSON, table and plots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks._scenarios import SCENARIOS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_run_writes_every_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--tmp", str(scratch)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,  # about 15 s on an idle 2-core machine; others' tests share it
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["scenarios"]) == set(SCENARIOS)
+    assert {g["status"] for g in results["goals"]} <= {"met", "missed", "not measured"}
+    table = (out / "results.md").read_text()
+    assert "| goal | target | measured | status |" in table
+    assert "## Throughput" in table
+    assert table.strip() in done.stdout
+    assert list(out.glob("*.png"))

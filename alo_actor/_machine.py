@@ -6,7 +6,8 @@ functions, so they can never disagree. No I/O, no clock: ``now`` is an argument.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
@@ -172,7 +173,7 @@ UNCHANGED = Decision()
 
 def evolve(state: AloState | None, event: AloEvent) -> AloState:
     """The state after ``event``; ``state`` is ``None`` before the first event."""
-    if isinstance(event, Started):
+    if type(event) is Started:
         return AloState(
             id=event.id,
             operation=event.operation,
@@ -187,38 +188,77 @@ def evolve(state: AloState | None, event: AloEvent) -> AloState:
         )
     if state is None:
         raise ValueError(f"{type(event).__name__} before Started")
-    version = state.version + 1
-    match event:
-        case AttemptStarted():
-            return replace(
-                state, attempt=event.attempt, attempt_running=True, retry_at=None, version=version
-            )
-        case AttemptFailed():
-            return replace(state, attempt_running=False, retry_at=event.retry_at, version=version)
-        case Paused():
-            return replace(state, status=Status.PAUSED, version=version)
-        case Resumed():
-            return replace(state, status=Status.RUNNING, version=version)
-        case Completed():
-            return _settle(
-                state,
-                Status.COMPLETED,
-                event.at,
-                version,
-                result=event.result,
-                result_metadata=event.result_metadata,
-            )
-        case Failed():
-            return _settle(state, Status.FAILED, event.at, version, failure=event.failure)
-        case Cancelled():
-            return _settle(state, Status.CANCELLED, event.at, version, failure=event.failure)
-        case TimedOut():
-            return _settle(state, Status.TIMED_OUT, event.at, version, failure=TIMED_OUT_FAILURE)
-        case Delivered() | DeliveryAbandoned():
-            return replace(state, resolved_urls=(*state.resolved_urls, event.url), version=version)
-        case DeliveriesDue() | DeliveriesFinished():
-            return replace(state, version=version)
-    raise TypeError(f"unknown event {event!r}")
+    # A table on the event's exact type, not a match on class patterns: those are
+    # tried one by one, and replaying a log calls this for every event.
+    apply = _EVOLVE.get(type(event))
+    if apply is None:
+        raise TypeError(f"unknown event {event!r}")
+    return apply(state, event, state.version + 1)
+
+
+def _attempt_started(state: AloState, event: Any, version: int) -> AloState:
+    return replace(
+        state, attempt=event.attempt, attempt_running=True, retry_at=None, version=version
+    )
+
+
+def _attempt_failed(state: AloState, event: Any, version: int) -> AloState:
+    return replace(state, attempt_running=False, retry_at=event.retry_at, version=version)
+
+
+def _paused(state: AloState, event: Any, version: int) -> AloState:
+    return replace(state, status=Status.PAUSED, version=version)
+
+
+def _resumed(state: AloState, event: Any, version: int) -> AloState:
+    return replace(state, status=Status.RUNNING, version=version)
+
+
+def _completed(state: AloState, event: Any, version: int) -> AloState:
+    return _settle(
+        state,
+        Status.COMPLETED,
+        event.at,
+        version,
+        result=event.result,
+        result_metadata=event.result_metadata,
+    )
+
+
+def _failed(state: AloState, event: Any, version: int) -> AloState:
+    return _settle(state, Status.FAILED, event.at, version, failure=event.failure)
+
+
+def _cancelled(state: AloState, event: Any, version: int) -> AloState:
+    return _settle(state, Status.CANCELLED, event.at, version, failure=event.failure)
+
+
+def _timed_out(state: AloState, event: Any, version: int) -> AloState:
+    return _settle(state, Status.TIMED_OUT, event.at, version, failure=TIMED_OUT_FAILURE)
+
+
+def _url_resolved(state: AloState, event: Any, version: int) -> AloState:
+    return replace(state, resolved_urls=(*state.resolved_urls, event.url), version=version)
+
+
+def _recorded(state: AloState, event: Any, version: int) -> AloState:
+    return replace(state, version=version)
+
+
+_EVOLVE: dict[type[AloEvent], Callable[[AloState, Any, int], AloState]] = {
+    AttemptStarted: _attempt_started,
+    AttemptFailed: _attempt_failed,
+    Paused: _paused,
+    Resumed: _resumed,
+    Completed: _completed,
+    Failed: _failed,
+    Cancelled: _cancelled,
+    TimedOut: _timed_out,
+    Delivered: _url_resolved,
+    DeliveryAbandoned: _url_resolved,
+    DeliveriesDue: _recorded,
+    DeliveriesFinished: _recorded,
+}
 
 
 def _settle(

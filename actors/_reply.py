@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import weakref
 from typing import Any, Protocol
@@ -77,13 +76,6 @@ class LoopBridge:
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 with self._lock:
                     self._pending.clear()
-
-    def call(self, fn: Any, *args: Any) -> None:
-        """Run ``fn(*args)`` on the loop (scheduled thread-safely)."""
-        loop = self._loop()
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed
-                loop.call_soon_threadsafe(fn, *args)
 
     def _drain(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -52,10 +52,7 @@ class EventLog:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._commit_listeners: list[Callable[[], None]] = []
-        self._writer = Writer(
-            conn, batch_size=batch_size, linger=linger, on_commit=self._notify_commit
-        )
+        self._writer = Writer(conn, batch_size=batch_size, linger=linger)
         self._closed = False
 
     @classmethod
@@ -114,14 +111,6 @@ class EventLog:
         if not all(isinstance(stream_id, str) for stream_id in ids):
             raise TypeError("stream ids must be strings")
         return self._writer.delete_streams(ids, extra)
-
-    def add_commit_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` on the writer thread after every committed batch."""
-        self._commit_listeners.append(listener)
-
-    def _notify_commit(self) -> None:
-        for listener in self._commit_listeners:
-            listener()
 
     # -- reading ---------------------------------------------------------------
 

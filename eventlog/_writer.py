@@ -7,7 +7,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 from eventlog._types import (
@@ -71,12 +71,10 @@ class Writer:
         *,
         batch_size: int,
         linger: float,
-        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._conn = conn
         self._batch_size = batch_size
         self._linger = linger
-        self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -157,8 +155,6 @@ class Writer:
             for append in batch:
                 append.positions = []
                 append.error = exc
-        if self._on_commit is not None:
-            self._on_commit()
         self._acknowledge(batch)
 
     def _rows(self, append: Append, now: float) -> list[tuple[str, int, str, bytes, float]]:

@@ -366,13 +366,6 @@ class EventLogContract(abc.ABC):
         assert [[a.stream_id for a in call] for call in first.calls] == [["s0", "s2"]]
         assert [[a.stream_id for a in call] for call in second.calls] == [["s1"]]
 
-    def test_a_commit_listener_hears_every_batch_after_commit(self, log: EventLog) -> None:
-        heard: list[int] = []
-        log.add_commit_listener(lambda: heard.append(log.last_position()))
-        log.append("a", 0, [ev("A")])
-        log.append("a", 1, [ev("B"), ev("C")])
-        assert heard == [1, 3]
-
     def test_a_failing_sink_does_not_stop_the_writer(self, log: EventLog) -> None:
         def broken(_: list[Append]) -> None:
             raise RuntimeError("a broken sink")

@@ -33,6 +33,10 @@ from alo_actor._model import AloInfo, Failure, Status
 
 _RUNNING = Status.RUNNING
 _PAUSED = Status.PAUSED
+_COMPLETED = Status.COMPLETED
+_FAILED = Status.FAILED
+_CANCELLED = Status.CANCELLED
+_TIMED_OUT = Status.TIMED_OUT
 TIMED_OUT_FAILURE = Failure(message="the ALO's deadline passed", type="TimedOut")
 
 
@@ -214,27 +218,63 @@ def _resumed(state: AloState, event: Any, version: int) -> AloState:
     return replace(state, status=Status.RUNNING, version=version)
 
 
+# The settling events call ``replace`` directly, with every field a settle sets: no
+# shared helper taking keywords, whose extra call doubled the cost of a replay's
+# commonest fold.
 def _completed(state: AloState, event: Any, version: int) -> AloState:
-    return _settle(
+    return replace(
         state,
-        Status.COMPLETED,
-        event.at,
-        version,
+        status=_COMPLETED,
+        settled_at=event.at,
+        attempt_running=False,
+        retry_at=None,
         result=event.result,
         result_metadata=event.result_metadata,
+        failure=None,
+        version=version,
     )
 
 
 def _failed(state: AloState, event: Any, version: int) -> AloState:
-    return _settle(state, Status.FAILED, event.at, version, failure=event.failure)
+    return replace(
+        state,
+        status=_FAILED,
+        settled_at=event.at,
+        attempt_running=False,
+        retry_at=None,
+        result=None,
+        result_metadata=None,
+        failure=event.failure,
+        version=version,
+    )
 
 
 def _cancelled(state: AloState, event: Any, version: int) -> AloState:
-    return _settle(state, Status.CANCELLED, event.at, version, failure=event.failure)
+    return replace(
+        state,
+        status=_CANCELLED,
+        settled_at=event.at,
+        attempt_running=False,
+        retry_at=None,
+        result=None,
+        result_metadata=None,
+        failure=event.failure,
+        version=version,
+    )
 
 
 def _timed_out(state: AloState, event: Any, version: int) -> AloState:
-    return _settle(state, Status.TIMED_OUT, event.at, version, failure=TIMED_OUT_FAILURE)
+    return replace(
+        state,
+        status=_TIMED_OUT,
+        settled_at=event.at,
+        attempt_running=False,
+        retry_at=None,
+        result=None,
+        result_metadata=None,
+        failure=TIMED_OUT_FAILURE,
+        version=version,
+    )
 
 
 def _url_resolved(state: AloState, event: Any, version: int) -> AloState:
@@ -259,29 +299,6 @@ _EVOLVE: dict[type[AloEvent], Callable[[AloState, Any, int], AloState]] = {
     DeliveriesDue: _recorded,
     DeliveriesFinished: _recorded,
 }
-
-
-def _settle(
-    state: AloState,
-    status: Status,
-    at: float,
-    version: int,
-    *,
-    result: msgspec.Raw | None = None,
-    result_metadata: dict[str, str] | None = None,
-    failure: Failure | None = None,
-) -> AloState:
-    return replace(
-        state,
-        status=status,
-        settled_at=at,
-        attempt_running=False,
-        retry_at=None,
-        result=result,
-        result_metadata=result_metadata,
-        failure=failure,
-        version=version,
-    )
 
 
 def fold(events: Sequence[AloEvent], state: AloState | None = None) -> AloState | None:

@@ -1,6 +1,6 @@
 """Replay and verify throughput over a big log, and their memory, at N and N/10 events.
 
-    python -m benchmarks.bench_replay [--events N] [--keep DIR]
+    python -m benchmarks.bench_replay [--events N] [--repeat R] [--keep DIR]
 
 Builds a log of N events (default 1,000,000) and one of N/10 with raw sqlite3
 ``executemany`` in one transaction, about 2.6 events per ALO: mostly started then
@@ -9,6 +9,12 @@ delivery records, and 1,000 external ALOs that stay open; about 2,000 ALOs in
 flight at any point of the log. Then times ``logtools.replay`` (folding every
 event with ``evolve``) and ``logtools.Verification``, each in a fresh process
 so that its peak RSS is its own. Equal peaks for N and N/10 show memory is flat.
+Beside them, the baseline: the same rows read with bare ``sqlite3`` and nothing
+done with them, the floor any replay over this log stands on.
+
+This machine's CPU speed varies by a fifth from one second to the next, so each
+phase runs R times (default 3), each in a fresh process, and the fastest run is
+reported, as ``timeit`` does; the slowest is printed beside it.
 """
 
 from __future__ import annotations
@@ -180,7 +186,11 @@ def measure(phase: str, path: str) -> dict[str, Any]:
     before = _status_mb("VmRSS")
     reset = _reset_high_water_mark()
     wall, cpu = time.perf_counter(), time.process_time()
-    if phase == "replay":
+    if phase == "read":
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            alos = sum(1 for _ in conn.execute("SELECT position, stream_id, data FROM events"))
+        violations = 0
+    elif phase == "replay":
         alos = sum(1 for _ in replay(path))
         violations = 0
     else:
@@ -218,7 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keep", metavar="DIR", help="build the logs here and keep them")
-    parser.add_argument("--measure", choices=("replay", "verify"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per phase; the fastest counts")
+    parser.add_argument("--measure", choices=("read", "replay", "verify"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -230,27 +241,35 @@ def main() -> None:
         sizes = [max(args.events // 10, 1), args.events]
         print(
             f"{'events':>10}  {'phase':<7}  {'events/s':>9}  {'per CPU s':>9}  {'wall s':>6}  "
-            f"{'cpu s':>6}  {'ALOs':>8}  {'RSS before':>10}  {'run peak':>8}  {'maxrss':>6}"
+            f"{'cpu s':>6}  {'ALOs':>8}  {'RSS before':>10}  {'run peak':>8}  {'maxrss':>6}  "
+            f"{'slowest/s':>9}  {'of read':>7}"
         )
         for size in sizes:
             path = os.path.join(directory, f"log-{size}.db")
             if not os.path.exists(path):
                 seconds = build(path, size)
                 print(f"built {size:,} events in {seconds:.1f} s ({size / seconds:,.0f}/s)")
-            for phase in ("replay", "verify"):
-                r = _measure_in_child(phase, path)
+            read_rate = 0.0
+            for phase in ("read", "replay", "verify"):
+                runs = [_measure_in_child(phase, path) for _ in range(max(args.repeat, 1))]
+                r = min(runs, key=lambda run: run["seconds"])
+                slowest = max(run["seconds"] for run in runs)
                 if r["violations"]:
                     raise SystemExit(f"the benchmark log broke {r['violations']} invariants")
+                rate = r["events"] / r["seconds"]
+                read_rate = read_rate or rate
                 print(
                     f"{r['events']:>10,}  {phase:<7}  {r['events'] / r['seconds']:>9,.0f}  "
                     f"{r['events'] / r['cpu_seconds']:>9,.0f}  {r['seconds']:>6.2f}  "
                     f"{r['cpu_seconds']:>6.2f}  {r['alos']:>8,}  {r['rss_before_mb']:>8.1f}MB  "
-                    f"{r['run_peak_rss_mb']:>6.1f}MB  {r['peak_rss_mb']:>4.0f}MB"
+                    f"{r['run_peak_rss_mb']:>6.1f}MB  {r['peak_rss_mb']:>4.0f}MB  "
+                    f"{r['events'] / slowest:>9,.0f}  {rate / read_rate:>6.0%}"
                 )
         print(
             "RSS before: resident after imports; run peak: the kernel's high-water mark, "
             "reset as the run starts;\nmaxrss: getrusage's peak for the whole process, "
-            "imports included."
+            "imports included.\nread: the baseline, the same rows read with bare sqlite3 "
+            "(ALOs column: rows); of read: events/s as a share of the baseline's."
         )
     finally:
         if not args.keep:

@@ -17,7 +17,7 @@ from actors import Deliver, DeliverMany, bridge_for
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
 from alo_actor._listing import AloPage, StatusFilter, TimeBound
-from alo_actor._machine import Command, Pause, Read, Resume
+from alo_actor._machine import AloState, Command, Pause, Read, Resume
 from alo_actor._model import AloInfo, Failure
 from alo_actor._requests import (
     cancel_command,
@@ -155,6 +155,17 @@ class AsyncAloSystem:
     async def get_result(self, id: str, timeout: float | None = None) -> Any:
         timeout = check_timeout(timeout)
         return result_of(await self._ask(check_id(id), Read(), RESULT, timeout))
+
+    async def settled(self, id: str, timeout: float | None = None) -> AloState:
+        """The ALO's final state, waiting up to ``timeout`` s for it to settle.
+
+        Not part of the public API: for the HTTP service, whose result route answers
+        with the result and the info together, from one request to the supervisor.
+        Raises what ``get_result`` raises for a missing ALO or a wait that runs out,
+        but returns a failed, cancelled or timed-out state rather than raising.
+        """
+        state: AloState = await self._ask(check_id(id), Read(), RESULT, check_timeout(timeout))
+        return state
 
     async def complete(
         self, id: str, result: Any = None, result_metadata: Mapping[str, str] | None = None

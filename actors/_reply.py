@@ -7,6 +7,8 @@ import threading
 import weakref
 from typing import Any, Protocol
 
+import msgspec
+
 
 class Reply(Protocol):
     """Called once, on the actor's thread, with a value or an error."""
@@ -58,10 +60,7 @@ class LoopBridge:
         self._pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
 
     def reply_to(self, future: asyncio.Future[Any]) -> Reply:
-        def reply(value: Any, error: BaseException | None = None) -> None:
-            self.resolve(future, value, error)
-
-        return reply
+        return _FutureReply(self, future)
 
     def resolve(self, future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
         with self._lock:
@@ -87,6 +86,22 @@ class LoopBridge:
                 future.set_exception(error)
             else:
                 future.set_result(value)
+
+
+class _FutureReply(msgspec.Struct, frozen=True, gc=False):
+    """A reply that resolves ``future`` through its loop's bridge.
+
+    One per awaited call: an untracked Struct where a closure made three objects
+    (function and cells) for the garbage collector to walk while the call is in
+    flight. It can sit in a cycle (future, task, the caller's frame, this) only
+    while the call waits, and the actor holding it ends the wait.
+    """
+
+    bridge: LoopBridge
+    future: asyncio.Future[Any]
+
+    def __call__(self, value: Any, error: BaseException | None = None) -> None:
+        self.bridge.resolve(self.future, value, error)
 
 
 _bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (

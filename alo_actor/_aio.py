@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from actors import Deliver, DeliverMany, bridge_for
+from actors import Deliver, DeliverMany, Reply, bridge_for
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
 from alo_actor._listing import AloPage, StatusFilter, TimeBound
@@ -85,9 +85,13 @@ class AsyncAloSystem:
         self._last = outbox
         return outbox
 
-    async def _ask(
-        self, alo_id: str, command: Command, want: int, timeout: float | None = None
-    ) -> Any:
+    def _send(self, alo_id: str, command: Command, want: int) -> tuple[asyncio.Future[Any], Reply]:
+        """Queue the request; its answer resolves the returned future on this loop.
+
+        Not a coroutine: a verb awaits the future itself, so a call costs one
+        coroutine, not two (coroutines and their frames are what the garbage
+        collector walks while a thousand calls are in flight).
+        """
         if self._system.closed:
             raise SystemClosed("the ALO system is closed")
         loop = asyncio.get_running_loop()
@@ -95,13 +99,26 @@ class AsyncAloSystem:
         outbox = self._outbox(loop)
         reply = outbox.bridge.reply_to(future)
         outbox.put(Deliver(alo_id, Ask(command, reply, want)), loop)
+        return future, reply
+
+    def _ask(self, alo_id: str, command: Command, want: int) -> asyncio.Future[Any]:
+        """The future answer to a request that does not wait for an outcome.
+
+        If the caller is cancelled, the request still runs; its answer is dropped.
+        """
+        return self._send(alo_id, command, want)[0]
+
+    async def _wait(self, alo_id: str, timeout: float | None) -> AloState:
+        """The ALO's terminal state, waiting up to ``timeout`` s for it."""
+        future, reply = self._send(alo_id, Read(), RESULT)
         try:
             if timeout is None:
-                return await future
-            return await asyncio.wait_for(future, timeout)
+                return await future  # type: ignore[no-any-return]
+            state: AloState = await asyncio.wait_for(future, timeout)
+            return state
         except asyncio.CancelledError:
             # The caller gave up (an HTTP client went away): stop waiting for it.
-            if want == RESULT and not self._system.closed:
+            if not self._system.closed:
                 self._system.send(Unwait(alo_id, reply))
             raise
         except TimeoutError:
@@ -154,7 +171,7 @@ class AsyncAloSystem:
 
     async def get_result(self, id: str, timeout: float | None = None) -> Any:
         timeout = check_timeout(timeout)
-        return result_of(await self._ask(check_id(id), Read(), RESULT, timeout))
+        return result_of(await self._wait(check_id(id), timeout))
 
     async def settled(self, id: str, timeout: float | None = None) -> AloState:
         """The ALO's final state, waiting up to ``timeout`` s for it to settle.
@@ -164,8 +181,7 @@ class AsyncAloSystem:
         Raises what ``get_result`` raises for a missing ALO or a wait that runs out,
         but returns a failed, cancelled or timed-out state rather than raising.
         """
-        state: AloState = await self._ask(check_id(id), Read(), RESULT, check_timeout(timeout))
-        return state
+        return await self._wait(check_id(id), check_timeout(timeout))
 
     async def complete(
         self, id: str, result: Any = None, result_metadata: Mapping[str, str] | None = None

@@ -64,7 +64,10 @@ NOTHING = 2  # internal commands: no one is waiting
 SUBSCRIBE = 3  # (state, None) now; ``callback(info)`` once the outcome is durable
 
 
-class Ask(NamedTuple):
+class Ask(msgspec.Struct, frozen=True, gc=False):
+    """A command for one ALO, and what to answer with. Untracked by the garbage
+    collector, as ``Deliver`` is: one is built for every request."""
+
     command: Command
     reply: Reply | None
     want: int

@@ -96,7 +96,7 @@ class EventLog:
         done.wait()
         if append.error is not None:
             raise append.error
-        return append.positions
+        return list(append.positions)
 
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         """Delete every event of the streams; returns how many of them had events.

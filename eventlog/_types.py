@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
+
+import msgspec
 
 Durability = Literal["normal", "full"]
 
@@ -67,8 +68,7 @@ class SchemaError(EventLogError):
     """The file is not an event log this version can open."""
 
 
-@dataclass(slots=True, eq=False)
-class Append:
+class Append(msgspec.Struct, gc=False, eq=False):
     """One atomic append to one stream, queued to the writer.
 
     The writer fills in ``positions`` (or ``error``) after COMMIT, then hands the
@@ -81,6 +81,9 @@ class Append:
     appears, each group with one ``executemany``: statements of different texts must
     not depend on their order. A statement that fails fails its own append only. A
     first parameter ``FIRST_POSITION`` is replaced by the first event's position.
+
+    Untracked by the garbage collector: one is built for every write, and lives
+    until its commit; nothing in the log or the writer refers back to it.
     """
 
     stream_id: str
@@ -88,6 +91,6 @@ class Append:
     events: Sequence[NewEvent]
     sink: Callable[[list[Append]], None]
     token: object = None
-    positions: list[int] = field(default_factory=list)
+    positions: Sequence[int] = ()
     error: Exception | None = None
     extra: Sequence[Statement] = ()

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 from eventlog._types import (
     FIRST_POSITION,
@@ -152,8 +152,11 @@ class Writer:
             except _Conflict:
                 self._commit_one_by_one(batch)
         except Exception as exc:  # the disk, not a caller: the whole batch fails
+            # Without the writer's traceback: its frames hold the batch, so the error
+            # would make a cycle through appends the garbage collector does not see.
+            _detach(exc)
             for append in batch:
-                append.positions = []
+                append.positions = ()
                 append.error = exc
         self._acknowledge(batch)
 
@@ -178,7 +181,7 @@ class Writer:
             extra: list[Statement] = []
             for append in batch:
                 n = len(append.events)
-                append.positions = list(range(position + 1, position + n + 1))
+                append.positions = range(position + 1, position + n + 1)
                 if append.extra:
                     extra.extend(_bound(append.extra, position + 1 if n else None))
                 position += n
@@ -191,7 +194,7 @@ class Writer:
         except BaseException as exc:
             conn.execute("ROLLBACK")
             for append in batch:
-                append.positions = []
+                append.positions = ()
             if isinstance(exc, sqlite3.IntegrityError):
                 raise _Conflict from exc
             raise
@@ -226,7 +229,7 @@ class Writer:
                             conn.execute(sql, params)
                     except _OWN_FAULT as exc:
                         conn.execute("ROLLBACK TO one")
-                        append.error = exc
+                        append.error = _detach(exc)  # see _commit
                     else:
                         append.positions = positions
                 conn.execute("RELEASE one")
@@ -269,6 +272,20 @@ class Writer:
                 appends[0].sink(appends)
             except Exception:  # a broken sink must not stop the writer
                 _log.exception("append sink raised")
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _detach(error: _E) -> _E:
+    """``error`` and the errors it was raised from or during, without tracebacks."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
 
 
 class _Conflict(Exception):

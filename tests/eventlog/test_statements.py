@@ -104,7 +104,7 @@ def test_first_position_stands_for_the_appends_first_position(
     assert by_stream["b"].positions[0] == by_stream["a"].positions[0] + 2
     if with_conflict:
         assert isinstance(by_stream["taken"].error, ConcurrencyError)
-        assert by_stream["taken"].positions == []
+        assert list(by_stream["taken"].positions) == []
 
 
 def test_malformed_statements_are_refused_on_the_callers_thread(log: EventLog) -> None:

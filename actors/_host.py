@@ -89,10 +89,11 @@ class Behavior(Protocol[S, E]):
         ...
 
 
-# ``behavior.project(entity, events)``, if the behaviour has it: SQL statements to
-# commit in the same transaction as the events (``eventlog.Append.extra``), called with
-# the entity as it was before them. For a read model that must never lag the log.
-Project = Callable[[Entity[Any], Sequence[Any]], Sequence[Statement]]
+# ``behavior.project(entity, events, after)``, if the behaviour has it: SQL statements
+# to commit in the same transaction as the events (``eventlog.Append.extra``), called
+# with the entity as it was before them and the state they lead to. For a read model
+# that must never lag the log.
+Project = Callable[[Entity[Any], Sequence[Any], Any], Sequence[Statement]]
 
 
 # Messages are msgspec Structs with gc=False: one is built for every request, and
@@ -116,9 +117,10 @@ class _Committed(NamedTuple):
     appends: list[Append]
 
 
-# What an append in flight carries back to the host: (entity, message, events, then,
-# retries). A plain tuple: this is built for every persisted command.
-_Pending = tuple[Entity[Any], Any, Sequence[Any], Any, int]
+# What an append in flight carries back to the host: (entity, message, events, the
+# state they lead to, then, retries). A plain tuple: this is built for every persisted
+# command.
+_Pending = tuple[Entity[Any], Any, Sequence[Any], Any, Any, int]
 
 
 class EntityHost(pykka.ThreadingActor, Generic[S, E]):
@@ -145,6 +147,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._encode = behavior.encode
         self._handle = behavior.handle
         self._then = behavior.then
+        self._evolve = behavior.evolve
         # Optional: SQL statements committed with each append (a read model, say).
         self._project: Project | None = getattr(behavior, "project", None)
 
@@ -155,13 +158,15 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
     # -- messages --------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Deliver):
-            self.deliver(message.entity_id, message.message)
-        elif isinstance(message, _Committed):
-            self._on_committed(message.appends)
-        elif isinstance(message, DeliverMany):
+        kind = type(message)
+        if kind is DeliverMany:
+            deliver = self.deliver
             for item in message.items:
-                self.deliver(item.entity_id, item.message)
+                deliver(item.entity_id, item.message)
+        elif kind is _Committed:
+            self._on_committed(message.appends)
+        elif kind is Deliver:
+            self.deliver(message.entity_id, message.message)
         else:
             self.behavior.on_message(self, message)
         return None
@@ -181,7 +186,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             entity.stash.append(message)
             return
         self._process(entity, message, 0)
-        self._maybe_passivate(entity)
+        if not entity.busy:  # one that is waits for its commit: see _on_committed
+            self._maybe_passivate(entity)
 
     def _activate(self, entity_id: str, message: Any) -> Entity[S]:
         cached = self._cache.pop(entity_id, None)
@@ -208,13 +214,19 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 return
             encode = self._encode
             encoded = [encode(event) for event in events]
+            # Folded once, here: the projection's row and the state after the commit
+            # are the same fold.
+            evolve = self._evolve
+            after = entity.state
+            for event in events:
+                after = evolve(after, event)
             project = self._project
-            extra = () if project is None else project(entity, events)
+            extra = () if project is None else project(entity, events, after)
         except Exception as exc:
             self._crash(entity, message, exc)
             return
         entity.busy = True
-        pending: _Pending = (entity, message, events, then, retries)
+        pending: _Pending = (entity, message, events, after, then, retries)
         try:
             self.log.submit(
                 Append(entity.id, entity.version, encoded, self._sink, pending, extra=extra)
@@ -225,18 +237,14 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 self._run_then(entity, message, then, exc)
 
     def _on_committed(self, appends: list[Append]) -> None:
-        evolve = self.behavior.evolve
         on_persisted = self.behavior.on_persisted
         for append in appends:
             pending: _Pending = append.token  # type: ignore[assignment]
-            entity, message, events, then, retries = pending
+            entity, message, events, after, then, retries = pending
             entity.busy = False
             error = append.error
             if error is None:
-                state = entity.state
-                for event in events:
-                    state = evolve(state, event)
-                entity.state = state
+                entity.state = after
                 entity.version += len(events)
                 try:
                     on_persisted(entity, events)

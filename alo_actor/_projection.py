@@ -1,6 +1,6 @@
 """The ``alos`` read model: one row per ALO, committed with the events it reflects.
 
-The supervisor's behaviour hands the host ``project(entity, events)``; the host
+The supervisor's behaviour hands the host ``project(entity, events, after)``; the host
 passes what it returns to the log as the append's extra statements, so a row never
 shows what the log has not committed, and never lags what it has.
 
@@ -27,7 +27,7 @@ from alo_actor._events import (
     DeliveriesFinished,
     DeliveryAbandoned,
 )
-from alo_actor._machine import AloState, evolve
+from alo_actor._machine import AloState
 from alo_actor._model import AloInfo, Failure, Status
 from eventlog import FIRST_POSITION, Statement
 
@@ -107,19 +107,18 @@ def pairs_of(state: AloState, seq: Any) -> list[tuple[Any, str, str]]:
     return [(seq, key, value) for key, value in state.metadata.items()]
 
 
-def project(entity: Entity[AloState], events: Sequence[AloEvent]) -> Sequence[Statement]:
+def project(
+    entity: Entity[AloState], events: Sequence[AloEvent], after: AloState
+) -> Sequence[Statement]:
     """The statements that bring the ALO's row up to date with ``events``.
 
-    Called by the host before it submits them, with the entity as it was before.
-    A new ALO gets its row as it stands after all of them (a start already timed
-    out is inserted TIMED_OUT): one statement per row, so a batch may reorder
-    statements of different texts freely.
+    Called by the host before it submits them, with the entity as it was before and
+    ``after``, the state the events lead to. A new ALO gets its row as it stands
+    after all of them (a start already timed out is inserted TIMED_OUT): one
+    statement per row, so a batch may reorder statements of different texts freely.
     """
-    state = entity.state
-    if state is None:
-        for event in events:
-            state = evolve(state, event)
-        assert state is not None
+    state = after
+    if entity.state is None:
         row = (FIRST_POSITION, *row_of(state))
         if not state.metadata:
             return ((INSERT_ROW, row),)
@@ -132,8 +131,6 @@ def project(entity: Entity[AloState], events: Sequence[AloEvent]) -> Sequence[St
             break
     else:
         return ()
-    for event in events:
-        state = evolve(state, event)
     return (
         (
             _UPDATE,

@@ -8,6 +8,9 @@
   in 1000-row transactions: the physical limit of the log.
 - thread-per-ALO: one pykka ThreadingActor per promise, started and stopped per
   ALO, persisting through the same group-commit event log.
+- in-memory ceiling: the same flow against a dict and bare asyncio futures, on the
+  same loop: no durability, no threads, no checks. What the flow itself costs in
+  this interpreter, so no engine behind this API can be faster.
 
 ``python -m benchmarks`` builds its scenarios on these functions.
 """
@@ -132,6 +135,36 @@ class PromiseActor(pykka.ThreadingActor):
         return self.result
 
 
+class InMemoryPromises:
+    """The flow's ceiling: promises in a dict, waiters as bare futures, nothing durable."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, Any] = {}
+        self.waiters: dict[str, list[asyncio.Future[Any]]] = {}
+
+    async def start(self, id: str, operation: str | None = None, input: Any = None) -> Any:
+        if id in self.results:
+            raise KeyError(id)
+        self.results[id] = None
+        return id
+
+    async def complete(self, id: str, result: Any = None) -> Any:
+        self.results[id] = result
+        for waiter in self.waiters.pop(id, ()):
+            waiter.set_result(result)
+        return id
+
+    async def get_result(self, id: str, timeout: float | None = None) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(id, []).append(future)
+        return await asyncio.wait_for(future, timeout)
+
+
+def bench_in_memory(promises: int, in_flight: int) -> float:
+    ids = [f"p{i}" for i in range(promises)]
+    return promises / asyncio.run(promise_flow(InMemoryPromises(), ids, in_flight))
+
+
 def bench_thread_per_alo(path: str, promises: int, in_flight: int) -> float:
     log = EventLog.open(path)
     began = time.perf_counter()
@@ -164,11 +197,13 @@ def main() -> None:
         threads = bench_thread_per_alo(
             os.path.join(tmp, "threads.db"), min(args.promises, 10_000), args.in_flight
         )
+        ceiling = bench_in_memory(args.promises, args.in_flight)
     print(f"promises: {args.promises}, in flight: {args.in_flight}, cores: {os.cpu_count()}")
     print(f"{'design':<40}{'promises/s':>12}{'alo-actor is':>16}")
     print(f"{'alo-actor (public asyncio API)':<40}{alo:>12,.0f}{'1.00x':>16}")
     print(f"{'raw sqlite3 executemany (2 rows each)':<40}{raw:>12,.0f}{alo / raw:>15.2f}x")
     print(f"{'one pykka thread-actor per ALO':<40}{threads:>12,.0f}{alo / threads:>15.2f}x")
+    print(f"{'in-memory ceiling (dict + futures)':<40}{ceiling:>12,.0f}{alo / ceiling:>15.2f}x")
 
 
 if __name__ == "__main__":

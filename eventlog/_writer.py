@@ -339,6 +339,41 @@ def _check(append: Append) -> None:
 
     In the writer it would fail the whole batch, other callers' appends with it.
     """
+    # The common, well-formed append passes on exact types alone (this runs for
+    # every write); anything else gets the full check, and its precise message.
+    events = append.events
+    kind = type(events)
+    if (
+        type(append.stream_id) is str
+        and type(append.expected_version) is int
+        and (kind is list or kind is tuple)
+    ):
+        for event in events:
+            if not (type(event) is NewEvent and type(event[0]) is str and type(event[1]) is bytes):
+                break
+        else:
+            extra = append.extra
+            if not extra or _plain_statements(extra):
+                return
+    _check_thoroughly(append)
+
+
+def _plain_statements(statements: Sequence[Statement]) -> bool:
+    kind = type(statements)
+    if kind is not list and kind is not tuple:
+        return False
+    for statement in statements:
+        if not (
+            type(statement) is tuple
+            and len(statement) == 2
+            and type(statement[0]) is str
+            and type(statement[1]) is tuple
+        ):
+            return False
+    return True
+
+
+def _check_thoroughly(append: Append) -> None:
     if not isinstance(append.stream_id, str) or not isinstance(append.expected_version, int):
         raise TypeError(
             "an append needs a str stream id and an int version, not "

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -21,8 +22,8 @@ from alo_actor import (
     RetryPolicy,
     Status,
 )
-from alo_actor._events import CODEC, AttemptFailed, Completed, Delivered, Started
-from alo_actor._machine import evolve
+from alo_actor._events import CODEC, AloEvent, AttemptFailed, Completed, Delivered, Started
+from alo_actor._machine import AloState, evolve, fold
 from alo_actor._model import Failure
 from alo_actor._projection import project
 from alo_actor._projection_schema import (
@@ -30,7 +31,7 @@ from alo_actor._projection_schema import (
     ensure_projection,
     rebuild_projection,
 )
-from eventlog import FIRST_POSITION, EventLog, SchemaError
+from eventlog import FIRST_POSITION, EventLog, SchemaError, Statement
 from tests.conftest import WAIT
 
 NIL = msgspec.Raw(b"\xc0")  # msgpack's nil
@@ -225,8 +226,19 @@ def started(alo_id: str = "a", metadata: dict[str, str] | None = None) -> Starte
     return Started(1.0, alo_id, "op", NIL, metadata or {}, [], None)
 
 
+def after(entity: Entity[AloState], events: list[AloEvent]) -> AloState:
+    state = fold(events, entity.state)
+    assert state is not None
+    return state
+
+
+def projected(entity: Entity[AloState], events: list[AloEvent]) -> Sequence[Statement]:
+    """What the host hands the projection: the entity, the events, their fold."""
+    return project(entity, events, after(entity, events))
+
+
 def test_project_inserts_a_new_alo_with_its_labels() -> None:
-    statements = project(Entity("a", None, 0), [started(metadata={"k": "v", "x": "y"})])
+    statements = projected(Entity("a", None, 0), [started(metadata={"k": "v", "x": "y"})])
     assert len(statements) == 3
     assert statements[0][0].startswith("INSERT INTO alos")
     # Keyed by the position the writer gives the Started event.
@@ -241,10 +253,10 @@ def test_project_writes_nothing_for_events_that_change_no_column() -> None:
     state = evolve(None, started())
     entity = Entity("a", state, 1)
     failure = Failure("boom")
-    assert project(entity, [AttemptFailed(2.0, 1, failure, 3.0)]) == ()
+    assert projected(entity, [AttemptFailed(2.0, 1, failure, 3.0)]) == ()
     done = evolve(state, Completed(2.0, NIL, {}))
-    assert project(Entity("a", done, 2), [Delivered(3.0, "http://h/x")]) == ()
-    (update,) = project(entity, [Completed(2.0, NIL, {})])
+    assert projected(Entity("a", done, 2), [Delivered(3.0, "http://h/x")]) == ()
+    (update,) = projected(entity, [Completed(2.0, NIL, {})])
     assert update[0].startswith("UPDATE alos")
     assert update[1][:4] == ("a", "completed", 1, 2.0)
 

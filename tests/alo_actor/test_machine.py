@@ -793,6 +793,28 @@ def test_random_histories_keep_the_invariants(steps: list[tuple[float, Command]]
         assert final.settled_at == max(state.deadline, state.created_at)
 
 
+@pytest.mark.parametrize("operation", ["billing.charge", None])
+def test_evolve_builds_a_new_state_field_by_field(operation: str | None) -> None:
+    # evolve builds it positionally (for speed): a field added or moved must not
+    # shift the others.
+    started = Started(
+        T0, ALO_ID, operation, msgspec.Raw(b"\x01"), {"k": "v"}, ["http://h/x"], T0 + 5
+    )
+    assert evolve(None, started) == AloState(
+        id=ALO_ID,
+        operation=operation,
+        input=started.input,
+        metadata={"k": "v"},
+        result_urls=["http://h/x"],
+        deadline=T0 + 5,
+        created_at=T0,
+        status=Status.RUNNING,
+        attempt=1 if operation else 0,
+        attempt_running=operation is not None,
+        version=1,
+    )
+
+
 def test_evolve_rejects_events_before_started() -> None:
     with pytest.raises(ValueError, match="before Started"):
         evolve(None, Paused(T0))

@@ -13,6 +13,7 @@ index already finds an ALO's ``seq`` by id when a row must be updated.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +60,16 @@ _UPDATE = (
     "UPDATE alos SET status = ?2, attempt = ?3, settled_at = ?4, result_metadata = ?5, "
     "failure = ?6 WHERE seq = (SELECT position FROM events WHERE stream_id = ?1 AND version = 1)"
 )
+# The same as one VALUES row, which the log runs for a whole batch in one statement
+# (see eventlog.Append): UPDATE … FROM needs SQLite 3.33.
+if sqlite3.sqlite_version_info >= (3, 33, 0):
+    _UPDATE = (
+        "WITH v(id, status, attempt, settled_at, result_metadata, failure) AS "
+        "(VALUES (?, ?, ?, ?, ?, ?)) "
+        "UPDATE alos SET status = v.status, attempt = v.attempt, settled_at = v.settled_at, "
+        "result_metadata = v.result_metadata, failure = v.failure FROM v "
+        "WHERE alos.seq = (SELECT position FROM events WHERE stream_id = v.id AND version = 1)"
+    )
 
 # Events that change no column of the row: an append of only these writes nothing.
 _SILENT: frozenset[type[AloEvent]] = frozenset(

@@ -82,6 +82,11 @@ class Append(msgspec.Struct, gc=False, eq=False):
     not depend on their order. A statement that fails fails its own append only. A
     first parameter ``FIRST_POSITION`` is replaced by the first event's position.
 
+    A group whose SQL takes its parameters as one VALUES row (``INSERT INTO t (a, b)
+    VALUES (?, ?)``, or a statement that starts ``WITH v(a, b) AS (VALUES (?, ?))``)
+    runs as statements of up to 128 rows each: write such SQL so that running it
+    once for many rows does what running it once per row would.
+
     Untracked by the garbage collector: one is built for every write, and lives
     until its commit; nothing in the log or the writer refers back to it.
     """

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeGuard, TypeVar
 
+from eventlog._multirow import execute_grouped, insert_events
 from eventlog._types import (
     FIRST_POSITION,
     Append,
@@ -22,6 +23,8 @@ from eventlog._types import (
 # A row is inserted only if it continues its stream without a gap: version 1, or the
 # version before it is already stored. Together with UNIQUE(stream_id, version) this is
 # the optimistic-concurrency check, and it holds across processes sharing the file.
+# One row at a time, for a batch retried append by append; a batch as a whole goes in
+# with ``insert_events``, the same check over many rows per statement.
 _INSERT = """
 INSERT INTO events (stream_id, version, type, data, recorded_at)
 SELECT ?1, ?2, ?3, ?4, ?5
@@ -173,8 +176,7 @@ class Writer:
         rows = [row for append in batch for row in self._rows(append, now)]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = conn.executemany(_INSERT, rows)
-            if cursor.rowcount != len(rows):
+            if insert_events(conn, rows) != len(rows):
                 raise _Conflict
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             position = last - len(rows)
@@ -187,7 +189,7 @@ class Writer:
                 position += n
             if extra:
                 try:
-                    _execute_grouped(conn, extra)
+                    execute_grouped(conn, extra)
                 except _OWN_FAULT as exc:
                     raise _Conflict from exc  # find the append it belongs to, one by one
             conn.execute("COMMIT")
@@ -244,7 +246,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # First, while the events they may refer to are still there.
-                _execute_grouped(conn, deletion.extra)
+                execute_grouped(conn, deletion.extra)
                 streams = 0
                 for stream_id in deletion.stream_ids:
                     streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
@@ -298,19 +300,6 @@ def _bound(statements: Sequence[Statement], first: int | None) -> Sequence[State
         (sql, (first, *params[1:])) if params and params[0] is FIRST_POSITION else (sql, params)
         for sql, params in statements
     ]
-
-
-def _execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
-    """Run statements grouped by SQL text (first appearance first), one executemany each."""
-    groups: dict[str, list[tuple[Any, ...]]] = {}
-    for sql, params in statements:
-        group = groups.get(sql)
-        if group is None:
-            groups[sql] = [params]
-        else:
-            group.append(params)
-    for sql, rows in groups.items():
-        conn.executemany(sql, rows)
 
 
 def _is_sequence(value: object) -> TypeGuard[Sequence[Any]]:

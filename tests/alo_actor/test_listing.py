@@ -203,11 +203,14 @@ def test_pages_neither_skip_nor_repeat_while_others_start(system: AloSystem) -> 
     stop = threading.Event()
     errors: list[BaseException] = []
 
+    started = threading.Semaphore(0)
+
     def starter(name: str) -> None:
         n = 0
         try:
             while not stop.is_set():
                 system.start(f"{name}-{n:05d}", metadata={"kind": "k"})
+                started.release()
                 n += 1
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -220,6 +223,10 @@ def test_pages_neither_skip_nor_repeat_while_others_start(system: AloSystem) -> 
     for thread in threads:
         thread.start()
     try:
+        # The starters are under way before the listing begins, so it pages while
+        # they create (not, on a slow start, after it has caught up with nothing).
+        for _ in range(6):
+            assert started.acquire(timeout=WAIT)
         for _ in range(60):
             for k, (filters, limit) in enumerate(listings):
                 if not ended[k]:

@@ -257,7 +257,7 @@ def test_project_writes_nothing_for_events_that_change_no_column() -> None:
     done = evolve(state, Completed(2.0, NIL, {}))
     assert projected(Entity("a", done, 2), [Delivered(3.0, "http://h/x")]) == ()
     (update,) = projected(entity, [Completed(2.0, NIL, {})])
-    assert update[0].startswith("UPDATE alos")
+    assert "UPDATE alos" in update[0]
     assert update[1][:4] == ("a", "completed", 1, 2.0)
 
 

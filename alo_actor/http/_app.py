@@ -14,11 +14,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
 from alo_actor.http._errors import EXCEPTION_HANDLERS
+from alo_actor.http._hotpath import MAX_BODY_BYTES
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
 from eventlog import Durability
 
-MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_WAIT = 60.0
 
 

@@ -41,6 +41,10 @@ class JsonResponse(Response[T]):
         self.response_type_encoders = {}
 
     def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **_: Any) -> ASGIResponse:
+        return self.asgi_response()
+
+    def asgi_response(self) -> ASGIResponse:
+        """The answer as an ASGI app (what Litestar would send; the hot path sends it)."""
         body = _encoder.encode(self.content)
         raw = [_JSON, (b"content-length", str(len(body)).encode())]
         for name, value in self.headers.items():

@@ -135,6 +135,7 @@ def test_bearer_token(tmp_path: Path, how: str) -> None:
                 ("POST", "/v1/alos"),
                 ("GET", "/v1/alos/x"),
                 ("GET", "/v1/alos/x/result"),
+                ("GET", "/v1/alos/x/result?wait=1s"),
                 ("GET", "/v1/alos/x/events"),
                 ("POST", "/v1/alos/x/cancel"),
                 ("GET", "/schema/openapi.json"),

@@ -1,0 +1,132 @@
+"""What the two routes every ALO takes answer: a start, and its result (with ``wait``).
+
+Shared by the Litestar handlers in ``_routes`` and the hot path in ``_hotpath``, so
+that both give the same answer, from the same code, to the same request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from alo_actor._errors import (
+    InvalidArgument,
+    OperationCancelled,
+    OperationFailed,
+    OperationTimedOut,
+)
+from alo_actor._machine import AloState
+from alo_actor._model import AloInfo, Failure, Status
+from alo_actor._validate import MAX_PAYLOAD_BYTES
+from alo_actor.http._durations import parse_duration
+from alo_actor.http._errors import ALO_STATUS, ServiceError
+from alo_actor.http._longpoll import PollInterrupted, wait_settled
+from alo_actor.http._responses import JsonResponse
+from alo_actor.http._schemas import InfoBody, ResultBody, StartRequest, info_body
+from alo_actor.http._service import Service
+
+
+def info_response(info: AloInfo, status_code: int = 200) -> JsonResponse[InfoBody]:
+    return JsonResponse(
+        info_body(info), status_code=status_code, headers={ALO_STATUS: info.status.value}
+    )
+
+
+def refuse_if_too_large(value: Any, what: str) -> None:
+    """413 if ``value`` is over the stored-size limit (the engine's refusal is a 400)."""
+    try:
+        size = len(msgspec.msgpack.encode(value))
+    except (TypeError, ValueError, OverflowError):
+        return
+    if size > MAX_PAYLOAD_BYTES:
+        raise ServiceError(
+            413,
+            "PayloadTooLarge",
+            f"{what} is {size} bytes as stored, over the {MAX_PAYLOAD_BYTES}-byte limit",
+        )
+
+
+async def start(service: Service, data: StartRequest) -> JsonResponse[InfoBody]:
+    """``POST /v1/alos``: 201 with a Location when this call created the ALO, else 200."""
+    timeout = None if data.timeout is None else parse_duration(data.timeout, "timeout")
+    try:
+        info = await service.system.aio.start(
+            data.id,
+            data.operation,
+            data.input,
+            metadata=data.metadata,
+            result_urls=data.result_urls,
+            timeout=timeout,
+        )
+    except InvalidArgument:
+        refuse_if_too_large(data.input, "input")
+        raise
+    response = info_response(info, 201 if info.created else 200)
+    if info.created:
+        response.headers["Location"] = f"/v1/alos/{quote(info.id, safe='')}"
+    return response
+
+
+async def result(service: Service, alo_id: str, wait: str | None) -> JsonResponse[ResultBody]:
+    """``GET /v1/alos/{id}/result``: the outcome, long-polling up to ``wait``."""
+    aio = service.system.aio
+    seconds = None if wait is None else min(parse_duration(wait, "wait"), service.max_wait)
+    if seconds:
+        # The usual case: one request to the supervisor answers with the final state,
+        # the result and the info together.
+        try:
+            return _outcome(await wait_settled(service, alo_id, seconds))
+        except (TimeoutError, PollInterrupted) as exc:
+            shutting_down = isinstance(exc, PollInterrupted)
+    else:
+        shutting_down = False
+    info = await aio.get_info(alo_id)
+    if not info.status.terminal:  # a wait that ran out may have just missed the outcome
+        raise _not_settled(info, 412 if seconds is None else 408, shutting_down)
+    if info.status is not Status.COMPLETED:
+        raise _unsuccessful(info.status, info.failure)
+    # Settled, so immutable: this answers at once, with the result the info promised.
+    return _outcome(await aio.settled(alo_id))
+
+
+def _not_settled(info: AloInfo, status_code: int, shutting_down: bool = False) -> ServiceError:
+    status = info.status.value
+    if status_code == 412:
+        message = f"ALO {info.id!r} is {status}, not settled; pass wait= to wait for it"
+        kind = "NotSettled"
+    elif shutting_down:
+        message = f"the server is shutting down; ALO {info.id!r} is {status}: ask again later"
+        kind = "WaitTimedOut"
+    else:
+        message = f"ALO {info.id!r} did not settle within the wait; it is {status}"
+        kind = "WaitTimedOut"
+    return ServiceError(status_code, kind, message, headers={ALO_STATUS: info.status.value})
+
+
+_UNSUCCESSFUL: dict[Status, type[OperationFailed]] = {
+    Status.FAILED: OperationFailed,
+    Status.CANCELLED: OperationCancelled,
+    Status.TIMED_OUT: OperationTimedOut,
+}
+
+
+def _unsuccessful(status: Status, failure: Failure | None) -> OperationFailed:
+    """The error (answered 424 with the failure) for a failed, cancelled or timed-out ALO."""
+    return _UNSUCCESSFUL[status](failure or Failure(message=status.value, type=status.name))
+
+
+def _outcome(state: AloState) -> JsonResponse[ResultBody]:
+    """The answer for a settled ALO: its result, or (raised, answered 424) its failure."""
+    status = state.status
+    if status is not Status.COMPLETED:
+        raise _unsuccessful(status, state.failure)
+    assert state.result is not None
+    return JsonResponse(
+        ResultBody(
+            result=msgspec.msgpack.decode(state.result),
+            result_metadata=state.result_metadata or {},
+        ),
+        headers={ALO_STATUS: status.value},
+    )

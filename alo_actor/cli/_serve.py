@@ -6,8 +6,10 @@ other verb would pay for them (~0.3 s) for nothing.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
+import socket
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -116,11 +118,32 @@ def _server(config: uvicorn.Config, on_exit: Callable[[], None]) -> uvicorn.Serv
     import uvicorn
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                _freeze_startup_objects()
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             on_exit()  # long polls answer now, so the graceful shutdown is quick
             super().handle_exit(sig, frame)
 
     return Server(config)
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive once the server is up (modules, Litestar's app and route
+    tables, the open system) out of the garbage collector's reach.
+
+    Those objects live until exit, yet every full collection walked them all again:
+    under bench_http's load a full collection came every second or so and took
+    ~65 ms, after this ~12 ms (gc.callbacks, the app driven in-process). bench_http
+    A/B back to back: p99 latency 124 -> 60-70 ms,
+    server CPU per ALO ~10% lower. Raising the collection thresholds instead helped
+    about as much on its own, added nothing on top of this, and lets cyclic garbage
+    pile up; so the thresholds stay as they are.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def load_setup(ref: str) -> Callable[[AloSystem], Any]:

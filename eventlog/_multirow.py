@@ -15,6 +15,7 @@ import functools
 import re
 import sqlite3
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from eventlog._types import Statement
@@ -41,7 +42,8 @@ WHERE version = 1
 ORDER BY ord
 """
 
-EventRow = tuple[str, int, str, bytes, float]
+# stream_id, version, type, data, recorded_at, and a number that orders the rows.
+EventRow = tuple[str, int, str, bytes, float, int]
 
 # Statements that take one row of parameters as a VALUES row, so that several
 # executions can be one statement with several VALUES rows (see ``Append``):
@@ -63,17 +65,12 @@ def _events_sql(rows: int) -> str:
 
 
 def insert_events(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> int:
-    """Insert the rows in order, as far as each continues its stream; return how many."""
+    """Insert the rows in the order of their last field, as far as each continues its
+    stream; return how many."""
     before = conn.total_changes
     for start in range(0, len(rows), _MAX_ROWS):
         chunk = rows[start : start + _MAX_ROWS]
-        params: list[Any] = []
-        extend = params.extend
-        append = params.append
-        for ordinal, row in enumerate(chunk):
-            extend(row)
-            append(ordinal)
-        conn.execute(_events_sql(len(chunk)), params)
+        conn.execute(_events_sql(len(chunk)), list(chain.from_iterable(chunk)))
     # Not the cursor's rowcount: sqlite3 reports -1 for a statement that starts WITH.
     return conn.total_changes - before
 
@@ -108,9 +105,9 @@ def execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -
         per = max(1, min(_MAX_ROWS, _MAX_PARAMETERS // width))
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
-            if any(len(row) != width for row in chunk):
-                conn.executemany(sql, chunk)  # SQLite names the bad row
+            if len(set(map(len, chunk))) != 1:
+                conn.executemany(sql, chunk)  # rows of other widths: SQLite refuses them
                 continue
             multi = _multi_row(sql, len(chunk))
             assert multi is not None
-            conn.execute(multi, [value for row in chunk for value in row])
+            conn.execute(multi, list(chain.from_iterable(chunk)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import sqlite3
@@ -173,7 +174,20 @@ class Writer:
     def _commit_together(self, batch: list[Append]) -> None:
         conn = self._conn
         now = time.time()
-        rows = [row for append in batch for row in self._rows(append, now)]
+        # Each row ends with its place in the batch, which orders the insert.
+        place = itertools.count()
+        rows = [
+            (
+                append.stream_id,
+                append.expected_version + i,
+                event.type,
+                event.data,
+                now,
+                next(place),
+            )
+            for append in batch
+            for i, event in enumerate(append.events, start=1)
+        ]
         conn.execute("BEGIN IMMEDIATE")
         try:
             if insert_events(conn, rows) != len(rows):

@@ -23,8 +23,11 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def row(stream: str, version: int, kind: str = "E") -> tuple[str, int, str, bytes, float]:
-    return (stream, version, kind, b"data", 1.0)
+_order = iter(range(1_000_000))
+
+
+def row(stream: str, version: int, kind: str = "E") -> tuple[str, int, str, bytes, float, int]:
+    return (stream, version, kind, b"data", 1.0, next(_order))
 
 
 def stored(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections import deque
 from typing import Any, Protocol
 
 import msgspec
@@ -50,36 +51,41 @@ class LoopBridge:
     Never awaits a pykka future: each resolution is queued, and the first one
     queued since the loop last drained schedules one ``call_soon_threadsafe``,
     so a commit that answers a thousand callers wakes the loop once.
+
+    Without a lock: a deque's append and popleft are atomic, and a drain clears
+    ``_scheduled`` before it empties the queue, so a resolution that finds it set
+    was queued before that drain empties it. (Two that find it clear schedule two
+    drains; the second finds nothing.)
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weak: the bridge is the value of a weak-keyed map on its loop, and a strong
         # reference back would keep every loop ever bridged alive.
         self._loop = weakref.ref(loop)
-        self._lock = threading.Lock()
-        self._pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._pending: deque[tuple[asyncio.Future[Any], Any, BaseException | None]] = deque()
+        self._scheduled = False
 
     def reply_to(self, future: asyncio.Future[Any]) -> Reply:
         return _FutureReply(self, future)
 
     def resolve(self, future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-        with self._lock:
-            self._pending.append((future, value, error))
-            first = len(self._pending) == 1
-        if first:
+        self._pending.append((future, value, error))
+        if not self._scheduled:
+            self._scheduled = True
             loop = self._loop()
             try:
                 if loop is None:
                     raise RuntimeError("the loop is gone")
                 loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
-                with self._lock:
-                    self._pending.clear()
+                self._pending.clear()
+                self._scheduled = False
 
     def _drain(self) -> None:
-        with self._lock:
-            items, self._pending = self._pending, []
-        for future, value, error in items:
+        self._scheduled = False
+        pending = self._pending
+        while pending:
+            future, value, error = pending.popleft()
             if future.done():
                 continue
             if error is not None:

@@ -4,6 +4,8 @@
 
 - alo-actor: start -> complete -> result seen by a waiter, K in flight on one
   event loop (system.aio), every step durable before acknowledged (WAL, NORMAL).
+- the same on uvloop's event loop (the one ``alo serve`` runs on), whose loop
+  machinery is C where asyncio's is Python.
 - raw sqlite3: executemany appends of the same number of events (two per promise)
   in 1000-row transactions: the physical limit of the log.
 - thread-per-ALO: one pykka ThreadingActor per promise, started and stopped per
@@ -70,12 +72,26 @@ async def promise_flow(api: PromiseApi, ids: Sequence[str], in_flight: int) -> f
     return time.perf_counter() - began
 
 
-def bench_alo(path: str, promises: int, in_flight: int, durability: Durability = "normal") -> float:
-    """Durable promises/s through the public asyncio API, on a new log at ``path``."""
+def bench_alo(
+    path: str,
+    promises: int,
+    in_flight: int,
+    durability: Durability = "normal",
+    *,
+    uvloop: bool = False,
+) -> float:
+    """Durable promises/s through the public asyncio API, on a new log at ``path``
+    (on uvloop's event loop if ``uvloop``, the one ``alo serve`` runs on)."""
     system = AloSystem.open(path, durability=durability)
     try:
         ids = [f"p{i}" for i in range(promises)]
-        elapsed = asyncio.run(promise_flow(system.aio, ids, in_flight))
+        flow = promise_flow(system.aio, ids, in_flight)
+        if uvloop:
+            import uvloop as uv
+
+            elapsed = uv.run(flow)
+        else:
+            elapsed = asyncio.run(flow)
     finally:
         system.close()
     return promises / elapsed
@@ -193,6 +209,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         alo = bench_alo(os.path.join(tmp, "alo.db"), args.promises, args.in_flight)
+        alo_uv = bench_alo(
+            os.path.join(tmp, "alo-uv.db"), args.promises, args.in_flight, uvloop=True
+        )
         raw = bench_raw(os.path.join(tmp, "raw.db"), args.promises)
         threads = bench_thread_per_alo(
             os.path.join(tmp, "threads.db"), min(args.promises, 10_000), args.in_flight
@@ -201,6 +220,7 @@ def main() -> None:
     print(f"promises: {args.promises}, in flight: {args.in_flight}, cores: {os.cpu_count()}")
     print(f"{'design':<40}{'promises/s':>12}{'alo-actor is':>16}")
     print(f"{'alo-actor (public asyncio API)':<40}{alo:>12,.0f}{'1.00x':>16}")
+    print(f"{'alo-actor, the same on uvloop':<40}{alo_uv:>12,.0f}{alo / alo_uv:>15.2f}x")
     print(f"{'raw sqlite3 executemany (2 rows each)':<40}{raw:>12,.0f}{alo / raw:>15.2f}x")
     print(f"{'one pykka thread-actor per ALO':<40}{threads:>12,.0f}{alo / threads:>15.2f}x")
     print(f"{'in-memory ceiling (dict + futures)':<40}{ceiling:>12,.0f}{alo / ceiling:>15.2f}x")

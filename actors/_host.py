@@ -141,7 +141,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # One another process has changed since is no worse than an active entity's:
         # the log's concurrency check catches it on the next write (reload, decide
         # again).
-        self._cache: OrderedDict[str, tuple[S | None, int]] = OrderedDict()
+        # The entity object itself, idle (no stash, nothing attached), so that going
+        # back in costs no new object.
+        self._cache: OrderedDict[str, Entity[S]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink
         self._encode = behavior.encode
@@ -190,13 +192,12 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._maybe_passivate(entity)
 
     def _activate(self, entity_id: str, message: Any) -> Entity[S]:
-        cached = self._cache.pop(entity_id, None)
-        if cached is not None:
-            entity = Entity(entity_id, cached[0], cached[1])
-        elif self.behavior.needs_replay(message):
-            entity = self._replayed(entity_id)
-        else:
-            entity = Entity(entity_id, None, 0)
+        entity = self._cache.pop(entity_id, None)
+        if entity is None:
+            if self.behavior.needs_replay(message):
+                entity = self._replayed(entity_id)
+            else:
+                entity = Entity(entity_id, None, 0)
         self.entities[entity_id] = entity
         return entity
 
@@ -287,7 +288,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         del self.entities[entity.id]
         if entity.state is not None:
             cache = self._cache
-            cache[entity.id] = (entity.state, entity.version)
+            cache[entity.id] = entity
             if len(cache) > self._cache_size:
                 cache.popitem(last=False)
 

@@ -62,6 +62,15 @@ class _Outbox:
                     reply(None, exc)
 
 
+class _Expired(Exception):
+    """A wait's timeout ran out (set on its future by the timer; never escapes)."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class AsyncAloSystem:
     """The asyncio face of an AloSystem (``system.aio``)."""
 
@@ -111,17 +120,18 @@ class AsyncAloSystem:
     async def _wait(self, alo_id: str, timeout: float | None) -> AloState:
         """The ALO's terminal state, waiting up to ``timeout`` s for it."""
         future, reply = self._send(alo_id, Read(), RESULT)
+        # A timer on the future itself, not asyncio.wait_for: that wraps the wait in a
+        # second future and callbacks, a tenth of what a long poll costs the server.
+        timer = None if timeout is None else future.get_loop().call_later(timeout, _expire, future)
         try:
-            if timeout is None:
-                return await future  # type: ignore[no-any-return]
-            state: AloState = await asyncio.wait_for(future, timeout)
+            state: AloState = await future
             return state
         except asyncio.CancelledError:
             # The caller gave up (an HTTP client went away): stop waiting for it.
             if not self._system.closed:
                 self._system.send(Unwait(alo_id, reply))
             raise
-        except TimeoutError:
+        except _Expired:
             if not self._system.closed:
                 self._system.send(Unwait(alo_id, reply))
                 # The timeout bounds the wait for the ALO to settle, not the round trip
@@ -130,6 +140,9 @@ class AsyncAloSystem:
                 if state.terminal:
                     return state
             raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def settle(self, timeout: float = 30.0) -> None:
         """``AloSystem.settle`` without blocking the event loop."""

@@ -117,10 +117,17 @@ class _Committed(NamedTuple):
     appends: list[Append]
 
 
-# What an append in flight carries back to the host: (entity, message, events, the
-# state they lead to, then, retries). A plain tuple: this is built for every persisted
-# command.
-_Pending = tuple[Entity[Any], Any, Sequence[Any], Any, Any, int]
+class _Pending(msgspec.Struct, gc=False):
+    """What an append in flight carries back to the host: the entity, the message, the
+    events and the state they lead to, the behaviour's token, the retries so far.
+    Untracked by the garbage collector, like the messages: one per persisted command."""
+
+    entity: Entity[Any]
+    message: Any
+    events: Sequence[Any]
+    after: Any
+    then: Any
+    retries: int
 
 
 class EntityHost(pykka.ThreadingActor, Generic[S, E]):
@@ -227,7 +234,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._crash(entity, message, exc)
             return
         entity.busy = True
-        pending: _Pending = (entity, message, events, after, then, retries)
+        pending = _Pending(entity, message, events, after, then, retries)
         try:
             self.log.submit(
                 Append(entity.id, entity.version, encoded, self._sink, pending, extra=extra)
@@ -241,11 +248,14 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         on_persisted = self.behavior.on_persisted
         for append in appends:
             pending: _Pending = append.token  # type: ignore[assignment]
-            entity, message, events, after, then, retries = pending
+            entity = pending.entity
+            message = pending.message
+            events = pending.events
+            then = pending.then
             entity.busy = False
             error = append.error
             if error is None:
-                entity.state = after
+                entity.state = pending.after
                 entity.version += len(events)
                 try:
                     on_persisted(entity, events)
@@ -253,11 +263,11 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                     _log.exception("on_persisted failed for %r", entity.id)
                 if then is not None:
                     self._run_then(entity, message, then, None)
-            elif isinstance(error, ConcurrencyError) and retries < MAX_CONFLICT_RETRIES:
+            elif isinstance(error, ConcurrencyError) and pending.retries < MAX_CONFLICT_RETRIES:
                 # Another process wrote this stream: rebuild from the log, decide again.
                 fresh = self._replayed(entity.id)
                 entity.state, entity.version = fresh.state, fresh.version
-                self._process(entity, message, retries + 1)
+                self._process(entity, message, pending.retries + 1)
             elif then is not None:
                 self._run_then(entity, message, then, error)
             stash = entity.stash

@@ -74,6 +74,13 @@ class Ask(msgspec.Struct, frozen=True, gc=False):
     callback: Callable[[AloInfo], object] | None = None
 
 
+class _Answer(msgspec.Struct, frozen=True, gc=False):
+    """What to answer once a command's events are committed (the host's token)."""
+
+    message: Ask
+    decision: Decision
+
+
 class Register(NamedTuple):
     registration: Registration
     reply: Reply
@@ -167,15 +174,16 @@ class AloBehavior:
         decision = decide(entity.state, command, self.clock.now())
         if message.reply is None:
             return decision.events, None
-        return decision.events, (message, decision)
+        return decision.events, _Answer(message, decision)
 
     def then(
         self,
         entity: Entity[AloState],
-        token: tuple[Ask, Decision],
+        token: _Answer,
         failure: BaseException | None,
     ) -> None:
-        message, decision = token
+        message = token.message
+        decision = token.decision
         reply = message.reply
         assert reply is not None
         error = decision.error

@@ -162,7 +162,14 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
-        self.actor_ref.tell(_Committed(appends))
+        try:
+            self.actor_ref.tell(_Committed(appends))
+        except pykka.ActorDeadError:
+            # Stopped while these were in flight: the events are durable; what is left
+            # undone is the host's own bookkeeping. (AloSystem.close lets no request in
+            # once it begins and waits for those in flight, so these come from the
+            # system's own work: a handler's outcome, a delivery record.)
+            _log.debug("%d appends committed after the host stopped", len(appends))
 
     # -- messages --------------------------------------------------------------
 

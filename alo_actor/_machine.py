@@ -34,9 +34,6 @@ from alo_actor._model import AloInfo, Failure, Status
 _RUNNING = Status.RUNNING
 _PAUSED = Status.PAUSED
 _COMPLETED = Status.COMPLETED
-_FAILED = Status.FAILED
-_CANCELLED = Status.CANCELLED
-_TIMED_OUT = Status.TIMED_OUT
 TIMED_OUT_FAILURE = Failure(message="the ALO's deadline passed", type="TimedOut")
 
 
@@ -245,46 +242,31 @@ def _completed(state: AloState, event: Any, version: int) -> AloState:
     )
 
 
-def _failed(state: AloState, event: Any, version: int) -> AloState:
-    return replace(
-        state,
-        status=_FAILED,
-        settled_at=event.at,
-        attempt_running=False,
-        retry_at=None,
-        result=None,
-        result_metadata=None,
-        failure=event.failure,
-        version=version,
-    )
+def _unsuccessful(
+    status: Status, failure: Failure | None = None
+) -> Callable[[AloState, Any, int], AloState]:
+    """The fold of an event that settles an ALO as ``status``, with the event's failure
+    (or ``failure``, for an event that carries none)."""
+
+    def settle(state: AloState, event: Any, version: int) -> AloState:
+        return replace(
+            state,
+            status=status,
+            settled_at=event.at,
+            attempt_running=False,
+            retry_at=None,
+            result=None,
+            result_metadata=None,
+            failure=event.failure if failure is None else failure,
+            version=version,
+        )
+
+    return settle
 
 
-def _cancelled(state: AloState, event: Any, version: int) -> AloState:
-    return replace(
-        state,
-        status=_CANCELLED,
-        settled_at=event.at,
-        attempt_running=False,
-        retry_at=None,
-        result=None,
-        result_metadata=None,
-        failure=event.failure,
-        version=version,
-    )
-
-
-def _timed_out(state: AloState, event: Any, version: int) -> AloState:
-    return replace(
-        state,
-        status=_TIMED_OUT,
-        settled_at=event.at,
-        attempt_running=False,
-        retry_at=None,
-        result=None,
-        result_metadata=None,
-        failure=TIMED_OUT_FAILURE,
-        version=version,
-    )
+_failed = _unsuccessful(Status.FAILED)
+_cancelled = _unsuccessful(Status.CANCELLED)
+_timed_out = _unsuccessful(Status.TIMED_OUT, TIMED_OUT_FAILURE)
 
 
 def _url_resolved(state: AloState, event: Any, version: int) -> AloState:

@@ -148,8 +148,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # One another process has changed since is no worse than an active entity's:
         # the log's concurrency check catches it on the next write (reload, decide
         # again).
-        # The entity object itself, idle (no stash, nothing attached), so that going
-        # back in costs no new object.
+        # The idle entity object itself (nothing stashed, and nothing the behaviour
+        # keeps it active for), so that going back in costs no new object.
         self._cache: OrderedDict[str, Entity[S]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink

@@ -323,17 +323,21 @@ def _is_sequence(value: object) -> TypeGuard[Sequence[Any]]:
     return kind is list or kind is tuple or isinstance(value, Sequence)
 
 
+def _is_statement(statement: object) -> bool:
+    # Exact types: this runs for every statement of every append that carries some.
+    return (
+        type(statement) is tuple
+        and len(statement) == 2
+        and type(statement[0]) is str
+        and type(statement[1]) is tuple
+    )
+
+
 def _check_statements(statements: object, what: str) -> None:
     if not _is_sequence(statements):
         raise TypeError(f"{what}: extra must be a sequence of (sql, params) pairs")
     for statement in statements:
-        # Exact types: this runs for every append that carries statements.
-        if not (
-            type(statement) is tuple
-            and len(statement) == 2
-            and type(statement[0]) is str
-            and type(statement[1]) is tuple
-        ):
+        if not _is_statement(statement):
             raise TypeError(f"{what}: extra statements must be (str, tuple), not {statement!r}")
 
 
@@ -363,17 +367,7 @@ def _check(append: Append) -> None:
 
 def _plain_statements(statements: Sequence[Statement]) -> bool:
     kind = type(statements)
-    if kind is not list and kind is not tuple:
-        return False
-    for statement in statements:
-        if not (
-            type(statement) is tuple
-            and len(statement) == 2
-            and type(statement[0]) is str
-            and type(statement[1]) is tuple
-        ):
-            return False
-    return True
+    return (kind is list or kind is tuple) and all(map(_is_statement, statements))
 
 
 def _check_thoroughly(append: Append) -> None:

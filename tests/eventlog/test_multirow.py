@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-_order = iter(range(1_000_000))
+_order = itertools.count()
 
 
 def row(stream: str, version: int, kind: str = "E") -> tuple[str, int, str, bytes, float, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import eventlog._reader
 from alo_actor._events import AttemptStarted
 from alo_actor._machine import AloState
 from alo_actor._model import Status
@@ -16,10 +17,13 @@ from alo_actor.logtools import (
     InconsistentLog,
     LogSource,
     UnknownAlo,
+    Violation,
     parse_at,
     replay,
     replay_alo,
+    verify,
 )
+from alo_actor.logtools._replay import _replay
 from eventlog import LogReader
 from tests.alo_actor.logtools_support import (
     T0,
@@ -31,6 +35,7 @@ from tests.alo_actor.logtools_support import (
     sound_log,
     started,
 )
+from tests.eventlog.test_read_ahead import helpers
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +188,33 @@ def test_gaps_in_positions_are_skipped(tmp_path: Path) -> None:
         assert [r[0] for r in rows] == [e.position for e in reader.read_all()]
         assert not {r[1] for r in rows} & set(settled)
     assert by_id(path) == fold_prefix(path)
+
+
+def test_replay_and_verify_read_ahead_as_they_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "log.db"
+    random_log(path, alos=300, seed=5)
+    with sqlite3.connect(path) as conn:
+        [(first,)] = conn.execute("SELECT MIN(stream_id) FROM events")
+        conn.execute("DELETE FROM events WHERE stream_id = ?", (first,))  # a gap
+    conn.close()
+    plant(path, "stray", 2, completed(T0 + 5))  # never started
+    plant(path, "junk", 1, b"\xc1 not msgpack")
+
+    def outcome() -> tuple[list[AloState], list[Violation]]:
+        with LogReader(path) as reader:
+            until = reader.last_position() - 2  # before the planted rows
+            return list(_replay(reader, until)), verify(path)
+
+    here = outcome()
+    assert len(here[0]) == 299
+    assert [v.invariant for v in here[1]] == ["gapless-versions", "creation-first", "decodes"]
+    monkeypatch.setattr(eventlog._reader, "AHEAD_MIN_ROWS", 1)
+    with LogReader(path) as reader:
+        states = _replay(reader, None)
+        next(states)
+        assert helpers(), "no helper reads ahead"
+        with pytest.raises(InconsistentLog, match="never started"):
+            list(states)
+    assert outcome() == here

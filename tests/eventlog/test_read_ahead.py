@@ -1,0 +1,182 @@
+"""``LogReader.read_columns`` reading ahead in a helper process: the same rows, or a clear error."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import eventlog._reader
+from eventlog import CorruptLog, EventLog, LogReader
+
+WAIT = 10.0
+COLUMNS = ("stream_id", "version", "type", "data", "recorded_at")
+
+
+def helpers() -> set[int]:
+    """The processes this thread has started and not yet reaped."""
+    task = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    return {int(pid) for pid in task.read_text().split()}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(path: Path, streams: int, events_each: int) -> None:
+    """A log of ``streams`` interleaved streams, written as the writer writes rows."""
+    EventLog.open(str(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO events (stream_id, version, type, data, recorded_at) "
+            "VALUES (?, ?, 'Tick', ?, ?)",
+            (
+                (f"s-{n}", version, b"\x92\x01" + bytes([n % 256]), 1e9 + version)
+                for version in range(1, events_each + 1)
+                for n in range(streams)
+            ),
+        )
+    conn.close()
+
+
+def rows(path: Path, ahead: bool, chunk: int = 10_000, **kwargs: Any) -> list[tuple[Any, ...]]:
+    with LogReader(path) as reader:
+        return [
+            row
+            for rows in reader.read_columns(COLUMNS, chunk=chunk, ahead=ahead, **kwargs)
+            for row in rows
+        ]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    path = tmp_path / "log.db"
+    build(path, streams=50, events_each=20)
+    return path
+
+
+def test_the_rows_read_ahead_are_the_rows_read_here(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        # Gaps in the positions, and values the engine never writes but a file may
+        # hold: text where a blob belongs, a name outside ASCII, an odd number.
+        conn.execute("DELETE FROM events WHERE stream_id IN ('s-3', 's-17')")
+        conn.execute("DELETE FROM events WHERE position BETWEEN 300 AND 520")
+        conn.execute("UPDATE events SET data = 'text, not bytes' WHERE position = 7")
+        conn.execute("UPDATE events SET stream_id = 'ünïcode-☃' WHERE position = 8")
+        conn.execute("UPDATE events SET recorded_at = -1e308 WHERE position = 9")
+    conn.close()
+    before = digest(path)
+    here = rows(path, ahead=False)
+    with sqlite3.connect(path) as conn:
+        assert [row[0] for row in here] == [
+            p for (p,) in conn.execute("SELECT position FROM events ORDER BY position")
+        ]
+    conn.close()
+    assert 700 < len(here) < 800
+    for chunk in (1, 7, 1000, 10_000):
+        assert rows(path, ahead=True, chunk=chunk) == here
+    for after, until in ((0, 5), (100, 299), (299, 521), (640, 1000), (999, 1000)):
+        expected = [row for row in here if after < row[0] <= until]
+        got = rows(path, ahead=True, chunk=64, from_position=after, until_position=until)
+        assert got == expected
+    at = {row[0]: row for row in here}
+    assert (at[7][4], at[8][1], at[9][5]) == ("text, not bytes", "ünïcode-☃", -1e308)
+    assert digest(path) == before, "reading ahead wrote to the log"
+
+
+def test_an_empty_log_reads_ahead_to_nothing(tmp_path: Path) -> None:
+    EventLog.open(str(tmp_path / "empty.db")).close()
+    assert rows(tmp_path / "empty.db", ahead=True) == []
+
+
+def test_long_scans_read_ahead_by_default(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with LogReader(path) as reader:
+        short = reader.read_columns(("stream_id",), chunk=10)
+        next(short)
+        assert helpers() == set(), "a short scan started a helper"
+        short.close()
+        monkeypatch.setattr(eventlog._reader, "AHEAD_MIN_ROWS", 500)
+        long = reader.read_columns(("stream_id",), chunk=10)
+        next(long)
+        assert len(helpers()) == 1
+        long.close()
+        assert helpers() == set()
+        tail = reader.read_columns(("stream_id",), from_position=600, chunk=10)
+        next(tail)
+        assert helpers() == set(), "the last 400 positions are a short scan"
+        tail.close()
+
+
+def test_a_reader_that_stops_early_stops_the_helper(path: Path) -> None:
+    with LogReader(path) as reader:
+        chunks = reader.read_columns(COLUMNS, chunk=10, ahead=True)
+        first = list(next(chunks))
+        assert [row[0] for row in first] == list(range(1, 11))
+        [helper] = helpers()
+        chunks.close()
+        assert helper not in helpers()
+
+
+def test_a_damaged_file_is_a_corrupt_log_either_way(tmp_path: Path) -> None:
+    path = tmp_path / "big.db"
+    build(path, streams=400, events_each=40)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek((size // 2) // 4096 * 4096)
+        f.write(b"\xa5" * 4096)  # not a valid b-tree page
+    errors = []
+    for ahead in (False, True):
+        with pytest.raises(CorruptLog) as caught:
+            rows(path, ahead=ahead)
+        errors.append(str(caught.value))
+    assert "malformed" in errors[0]
+    assert errors[0] == errors[1]
+    assert helpers() == set()
+
+
+def test_a_helper_killed_midway_is_a_corrupt_log_not_a_short_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.db"
+    build(path, streams=200, events_each=50)
+    seen = 0
+    with LogReader(path) as reader:
+        chunks = reader.read_columns(COLUMNS, chunk=10, ahead=True)
+        with pytest.raises(CorruptLog, match=r"read-ahead helper stopped \(exit status -9\)"):
+            for chunk in chunks:
+                seen += sum(1 for _ in chunk)
+                if seen == 10:
+                    [helper] = helpers()
+                    os.kill(helper, signal.SIGKILL)
+                    deadline = time.monotonic() + WAIT
+                    while helper_alive(helper) and time.monotonic() < deadline:
+                        time.sleep(0.01)
+    # Rows already in the pipe still arrive; the helper's end is what tells.
+    assert seen >= 10
+    assert helpers() == set()
+
+
+def helper_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def chunked(chunks: Iterator[Iterator[tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
+    return [list(chunk) for chunk in chunks]
+
+
+def test_chunks_read_ahead_are_capped_but_cover_the_same_ranges(path: Path) -> None:
+    with LogReader(path) as reader:
+        here = chunked(reader.read_columns(("version",), chunk=300, ahead=False))
+        ahead = chunked(reader.read_columns(("version",), chunk=300, ahead=True))
+    assert [len(c) for c in here] == [300, 300, 300, 100]
+    assert ahead == here
+    assert eventlog._reader.AHEAD_CHUNK >= 300

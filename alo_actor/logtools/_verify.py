@@ -204,7 +204,8 @@ class _Scan:
                             f"Started names id {event.id!r}, not its stream's",
                         )
         elif name in _TERMINAL:
-            del self.open[stream_id]
+            # Not held when the stream's first event settles it (creation-first).
+            self.open.pop(stream_id, None)
             if event is not None and created_at is not None:
                 self.check_settlement(position, stream_id, event, created_at, deadline)
             if has_urls:

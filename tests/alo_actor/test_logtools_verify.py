@@ -130,6 +130,19 @@ def test_creation_first(tmp_path: Path) -> None:
     assert "the first event is AttemptStarted" in violation.message
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_creation_first_a_terminal_event(tmp_path: Path, version: int) -> None:
+    # A stream whose first event settles it: reported, not a crash of the verifier.
+    path = tmp_path / "log.db"
+    LogBuilder(path).close()
+    plant(path, "a", version, completed(T0))
+    plant(path, "a", version + 1, Paused(T0 + 1))
+    expected = ["creation-first", "nothing-after-terminal"]
+    if version != 1:
+        expected.insert(0, "gapless-versions")
+    assert [v.invariant for v in verify(path)] == expected
+
+
 def test_single_terminal(tmp_path: Path) -> None:
     b = LogBuilder(tmp_path / "log.db")
     b.add("a", started("a"), completed(T0 + 1))

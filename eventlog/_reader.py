@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import marshal
 import os
 import pathlib
@@ -25,6 +26,7 @@ from eventlog._types import EventLogError, RecordedEvent, SchemaError
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
 _COLUMN_NAMES = frozenset(RecordedEvent._fields)
 _make = RecordedEvent._make
+_logger = logging.getLogger(__name__)
 # A scan this long or longer reads ahead in a helper process by default: below it,
 # starting the helper (~20 ms) costs more than it saves.
 AHEAD_MIN_ROWS = 100_000
@@ -143,9 +145,13 @@ class LogReader:
         until = self.last_position() if until_position is None else until_position
         if ahead is None:
             ahead = until - from_position >= AHEAD_MIN_ROWS and _spare_core()
-            ahead = ahead and bool(sys.executable)
-        if ahead:
-            yield from self._rows_ahead(sql, from_position, until, min(chunk, AHEAD_CHUNK))
+        helper = (
+            self._start_helper(sql, from_position, until, min(chunk, AHEAD_CHUNK))
+            if ahead
+            else None
+        )
+        if helper is not None:
+            yield from self._rows_ahead(helper)
             return
 
         def next_position(position: int) -> int | None:
@@ -164,24 +170,35 @@ class LogReader:
         except sqlite3.Error as exc:
             raise CorruptLog(f"cannot read {self.path}: {exc}") from exc
 
-    def _rows_ahead(
+    def _start_helper(
         self, sql: str, first: int, until: int, chunk: int
-    ) -> Iterator[Iterator[tuple[Any, ...]]]:
-        """``read_columns``'s chunks, read by an ``eventlog._ahead`` helper process."""
+    ) -> subprocess.Popen[bytes] | None:
+        """An ``eventlog._ahead`` process reading ``sql``'s chunks, or ``None`` if none
+        can start here (no interpreter to run, or no process allowed): the caller
+        then reads in this process, as it would without a helper."""
         args = (self._uri, sql, first, until, chunk, BUSY_TIMEOUT_MS)
-        helper = subprocess.Popen(
-            [sys.executable, "-I", "-S", _ahead.__file__, *map(str, args)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert helper.stdout is not None and helper.stderr is not None
+        try:
+            helper = subprocess.Popen(
+                [sys.executable, "-I", "-S", _ahead.__file__, *map(str, args)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            _logger.debug("reading %s without a helper: %s", self.path, exc)
+            return None
+        assert helper.stdout is not None
         with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux only
             import fcntl
 
             # A pipe that holds whole chunks, so neither side waits on the other for
             # each 64 KiB.
             fcntl.fcntl(helper.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        return helper
+
+    def _rows_ahead(self, helper: subprocess.Popen[bytes]) -> Iterator[Iterator[tuple[Any, ...]]]:
+        """``read_columns``'s chunks, as ``helper`` sends them."""
+        assert helper.stdout is not None and helper.stderr is not None
         read = helper.stdout.read
         loads = marshal.loads
         try:

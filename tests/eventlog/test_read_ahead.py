@@ -6,6 +6,7 @@ import hashlib
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,18 @@ COLUMNS = ("stream_id", "version", "type", "data", "recorded_at")
 
 
 def helpers() -> set[int]:
-    """The processes this thread has started and not yet reaped."""
+    """The read-ahead helpers this thread has started and not yet reaped (other tests'
+    processes may still be around)."""
     task = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-    return {int(pid) for pid in task.read_text().split()}
+    found = set()
+    for pid in task.read_text().split():
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if b"_ahead.py" in command:
+            found.add(int(pid))
+    return found
 
 
 def digest(path: Path) -> str:
@@ -180,3 +190,12 @@ def test_chunks_read_ahead_are_capped_but_cover_the_same_ranges(path: Path) -> N
     assert [len(c) for c in here] == [300, 300, 300, 100]
     assert ahead == here
     assert eventlog._reader.AHEAD_CHUNK >= 300
+
+
+def test_without_an_interpreter_to_start_it_reads_here(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = rows(path, ahead=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    assert rows(path, ahead=True) == here
+    assert helpers() == set()

@@ -29,6 +29,7 @@ from tests.alo_actor.logtools_support import (
     random_log,
     sound_log,
 )
+from tests.eventlog.support import damage_a_middle_page
 
 WAIT = 10.0
 
@@ -256,10 +257,7 @@ def test_a_truncated_log(big_db: Path) -> None:
 
 
 def test_a_corrupted_log(big_db: Path) -> None:
-    size = big_db.stat().st_size
-    with open(big_db, "r+b") as f:
-        f.seek((size // 2) // 4096 * 4096)
-        f.write(b"\xa5" * 4096)  # not a valid b-tree page
+    damage_a_middle_page(big_db)
     before = digest(big_db)
     expect_refusal(alo("log", "export", str(big_db)), "cannot read", "malformed")
     assert digest(big_db) == before
@@ -327,10 +325,7 @@ def test_a_long_log_verifies_and_replays_through_the_read_ahead_helper(long_db: 
 def test_a_damaged_long_log_is_refused_with_the_reason(long_db: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.db"
     shutil.copyfile(long_db, damaged)
-    size = damaged.stat().st_size
-    with open(damaged, "r+b") as f:
-        f.seek((size // 2) // 4096 * 4096)
-        f.write(b"\xa5" * 4096)
+    damage_a_middle_page(damaged)
     before = digest(damaged)
     expect_refusal(alo("log", "verify", str(damaged)), "cannot read", "malformed")
     expect_refusal(alo("log", "replay", str(damaged), "--at", "120000"), "cannot read")

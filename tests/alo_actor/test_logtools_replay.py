@@ -35,7 +35,7 @@ from tests.alo_actor.logtools_support import (
     sound_log,
     started,
 )
-from tests.eventlog.test_read_ahead import helpers
+from tests.eventlog.support import read_ahead_helpers
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_replay_and_verify_read_ahead_as_they_read_here(
     with LogReader(path) as reader:
         states = _replay(reader, None)
         next(states)
-        assert helpers(), "no helper reads ahead"
+        assert read_ahead_helpers(), "no helper reads ahead"
         with pytest.raises(InconsistentLog, match="never started"):
             list(states)
     assert outcome() == here

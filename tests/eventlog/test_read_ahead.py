@@ -16,24 +16,10 @@ import pytest
 
 import eventlog._reader
 from eventlog import CorruptLog, EventLog, LogReader
+from tests.eventlog.support import damage_a_middle_page, read_ahead_helpers
 
 WAIT = 10.0
 COLUMNS = ("stream_id", "version", "type", "data", "recorded_at")
-
-
-def helpers() -> set[int]:
-    """The read-ahead helpers this thread has started and not yet reaped (other tests'
-    processes may still be around)."""
-    task = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-    found = set()
-    for pid in task.read_text().split():
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue  # gone meanwhile
-        if b"_ahead.py" in command:
-            found.add(int(pid))
-    return found
 
 
 def digest(path: Path) -> str:
@@ -110,17 +96,17 @@ def test_long_scans_read_ahead_by_default(path: Path, monkeypatch: pytest.Monkey
     with LogReader(path) as reader:
         short = reader.read_columns(("stream_id",), chunk=10)
         next(short)
-        assert helpers() == set(), "a short scan started a helper"
+        assert read_ahead_helpers() == set(), "a short scan started a helper"
         short.close()
         monkeypatch.setattr(eventlog._reader, "AHEAD_MIN_ROWS", 500)
         long = reader.read_columns(("stream_id",), chunk=10)
         next(long)
-        assert len(helpers()) == 1
+        assert len(read_ahead_helpers()) == 1
         long.close()
-        assert helpers() == set()
+        assert read_ahead_helpers() == set()
         tail = reader.read_columns(("stream_id",), from_position=600, chunk=10)
         next(tail)
-        assert helpers() == set(), "the last 400 positions are a short scan"
+        assert read_ahead_helpers() == set(), "the last 400 positions are a short scan"
         tail.close()
 
 
@@ -129,18 +115,15 @@ def test_a_reader_that_stops_early_stops_the_helper(path: Path) -> None:
         chunks = reader.read_columns(COLUMNS, chunk=10, ahead=True)
         first = list(next(chunks))
         assert [row[0] for row in first] == list(range(1, 11))
-        [helper] = helpers()
+        [helper] = read_ahead_helpers()
         chunks.close()
-        assert helper not in helpers()
+        assert helper not in read_ahead_helpers()
 
 
 def test_a_damaged_file_is_a_corrupt_log_either_way(tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     build(path, streams=400, events_each=40)
-    size = path.stat().st_size
-    with open(path, "r+b") as f:
-        f.seek((size // 2) // 4096 * 4096)
-        f.write(b"\xa5" * 4096)  # not a valid b-tree page
+    damage_a_middle_page(path)
     errors = []
     for ahead in (False, True):
         with pytest.raises(CorruptLog) as caught:
@@ -148,7 +131,7 @@ def test_a_damaged_file_is_a_corrupt_log_either_way(tmp_path: Path) -> None:
         errors.append(str(caught.value))
     assert "malformed" in errors[0]
     assert errors[0] == errors[1]
-    assert helpers() == set()
+    assert read_ahead_helpers() == set()
 
 
 def test_a_helper_killed_midway_is_a_corrupt_log_not_a_short_read(tmp_path: Path) -> None:
@@ -161,14 +144,14 @@ def test_a_helper_killed_midway_is_a_corrupt_log_not_a_short_read(tmp_path: Path
             for chunk in chunks:
                 seen += sum(1 for _ in chunk)
                 if seen == 10:
-                    [helper] = helpers()
+                    [helper] = read_ahead_helpers()
                     os.kill(helper, signal.SIGKILL)
                     deadline = time.monotonic() + WAIT
                     while helper_alive(helper) and time.monotonic() < deadline:
                         time.sleep(0.01)
     # Rows already in the pipe still arrive; the helper's end is what tells.
     assert seen >= 10
-    assert helpers() == set()
+    assert read_ahead_helpers() == set()
 
 
 def helper_alive(pid: int) -> bool:
@@ -198,4 +181,4 @@ def test_without_an_interpreter_to_start_it_reads_here(
     here = rows(path, ahead=False)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     assert rows(path, ahead=True) == here
-    assert helpers() == set()
+    assert read_ahead_helpers() == set()

@@ -12,9 +12,10 @@ back into the same row tuples in a few C calls.
 It imports only the standard library, so the helper starts in milliseconds, and
 opens the file as the reader does (a ``mode=ro`` URI), so it never writes to it.
 On stdout, each frame is a 4-byte little-endian length and a ``marshal`` payload:
-a tuple of column tuples (one chunk's rows, transposed), or a ``str`` (an SQLite
-error, always the last frame). It stops when the reader stops reading: the next
-write fails and it exits.
+a tuple of column tuples (some rows, transposed: as many as make about
+``FRAME_BYTES``, up to a chunk); then ``None`` (the end), or a ``str`` (an SQLite
+error) instead. A stream without either was cut short. It stops when the reader
+stops reading: the next write fails and it exits.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ from typing import Any, BinaryIO
 NEXT_POSITION = "SELECT MIN(position) FROM events WHERE position > ?"
 # The frame header: a payload's length.
 HEADER = 4
+# A frame's size to aim at: a chunk of rows of any size stays this small, in the
+# helper and in the reader, give or take one row (events may hold megabytes).
+FRAME_BYTES = 1 << 20
+# Rows in the first frame, before the rows' size is known.
+FIRST_FRAME_ROWS = 100
 # marshal's version 2: no back-references, so no table of every object it writes.
 _MARSHAL_VERSION = 2
 
@@ -53,10 +59,21 @@ def chunk_ranges(
         yield following - 1, position
 
 
-def _send(out: BinaryIO, value: tuple[Any, ...] | str) -> None:
+def _send(out: BinaryIO, value: tuple[Any, ...] | str | None) -> int:
+    """Write ``value`` as one frame; returns its payload's size."""
     payload = marshal.dumps(value, _MARSHAL_VERSION)
     out.write(len(payload).to_bytes(HEADER, "little"))
     out.write(payload)
+    return len(payload)
+
+
+def _send_rows(out: BinaryIO, cursor: sqlite3.Cursor, rows_per_frame: int, chunk: int) -> int:
+    """Send ``cursor``'s rows as frames of about ``FRAME_BYTES``; returns how many
+    rows the next frame should take, learnt from the size of this one's rows."""
+    while rows := cursor.fetchmany(rows_per_frame):
+        size = _send(out, tuple(zip(*rows, strict=True)))
+        rows_per_frame = max(1, min(chunk, len(rows) * FRAME_BYTES // max(size, 1)))
+    return rows_per_frame
 
 
 def serve(uri: str, sql: str, first: int, until: int, chunk: int, busy_ms: int) -> int:
@@ -73,9 +90,12 @@ def serve(uri: str, sql: str, first: int, until: int, chunk: int, busy_ms: int) 
                 found: int | None = conn.execute(NEXT_POSITION, (position,)).fetchone()[0]
                 return found
 
+            rows_per_frame = min(chunk, FIRST_FRAME_ROWS)
             for after, last in chunk_ranges(next_position, first, until, chunk):
-                rows = conn.execute(sql, (after, last)).fetchall()
-                _send(out, tuple(zip(*rows, strict=True)))
+                rows_per_frame = _send_rows(
+                    out, conn.execute(sql, (after, last)), rows_per_frame, chunk
+                )
+            _send(out, None)
         except sqlite3.Error as exc:
             _send(out, str(exc))
         out.flush()

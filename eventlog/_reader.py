@@ -127,13 +127,14 @@ class LogReader:
         quarter more, mostly in the garbage collector, which tracks every row
         tuple that lives long enough to be promoted. Each chunk is its own query,
         so no read transaction outlives a chunk to hold back the writer's
-        checkpoints. Memory is bounded by what one chunk holds.
+        checkpoints. Memory is bounded by what one row holds.
 
         ``ahead`` reads in a helper process (``eventlog._ahead``), so that SQLite
         steps the rows on another core while the caller works on the chunk before;
-        the rows are the same, in chunks of at most ``AHEAD_CHUNK``. ``None`` (the
-        default) reads ahead for a scan of at least ``AHEAD_MIN_ROWS`` positions on a
-        machine with more than one core.
+        the rows are the same, in chunks of at most ``AHEAD_CHUNK`` rows and about a
+        MiB (memory is bounded by that). ``None`` (the default) reads ahead for a
+        scan of at least ``AHEAD_MIN_ROWS`` positions on a machine with more than
+        one core. Should the helper stop early (killed, say), the rest is read here.
         """
         unknown = set(columns) - _COLUMN_NAMES
         if unknown:
@@ -151,8 +152,12 @@ class LogReader:
             else None
         )
         if helper is not None:
-            yield from self._rows_ahead(helper)
-            return
+            stopped_after = yield from self._rows_ahead(helper, from_position)
+            if stopped_after is None:
+                return
+            # The helper stopped, not for the log's sake (that is a CorruptLog): go
+            # on from the last chunk it sent, in this process.
+            from_position = stopped_after
 
         def next_position(position: int) -> int | None:
             found: int | None = self._query(NEXT_POSITION, (position,))[0][0]
@@ -196,29 +201,43 @@ class LogReader:
             fcntl.fcntl(helper.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         return helper
 
-    def _rows_ahead(self, helper: subprocess.Popen[bytes]) -> Iterator[Iterator[tuple[Any, ...]]]:
-        """``read_columns``'s chunks, as ``helper`` sends them."""
+    def _rows_ahead(
+        self, helper: subprocess.Popen[bytes], first: int
+    ) -> Generator[Iterator[tuple[Any, ...]], None, int | None]:
+        """``read_columns``'s chunks after ``first``, as ``helper`` sends them; returns
+        ``None`` once they are all sent, or the last position sent (``first`` if none)
+        if the helper stopped early (killed, or unable to run here). An SQLite error it reports is a
+        ``CorruptLog``, as it would be in this process."""
         assert helper.stdout is not None and helper.stderr is not None
         read = helper.stdout.read
         loads = marshal.loads
+        sent = first
         try:
-            while head := read(HEADER):
-                size = int.from_bytes(head, "little")
-                payload = read(size)
-                if len(head) < HEADER or len(payload) < size:
-                    break
-                columns = loads(payload)
+            while True:
+                head = read(HEADER)
+                payload = read(int.from_bytes(head, "little")) if len(head) == HEADER else b""
+                try:
+                    columns = loads(payload)
+                except (EOFError, ValueError, TypeError):
+                    break  # cut short, or not a helper's frame at all
+                if columns is None:
+                    return None  # the end
                 if type(columns) is str:
                     raise CorruptLog(f"cannot read {self.path}: {columns}")
+                if type(columns) is not tuple:
+                    break
+                if columns:
+                    sent = columns[0][-1]
                 yield zip(*columns, strict=True)
-            else:
-                if helper.wait() == 0:
-                    return
+            helper.kill()
             problem = helper.stderr.read().decode(errors="replace").strip()
-            raise CorruptLog(
-                f"cannot read {self.path}: the read-ahead helper stopped "
-                f"(exit status {helper.wait()}){': ' + problem if problem else ''}"
+            _logger.warning(
+                "the read-ahead helper for %s stopped (exit status %s)%s; reading on here",
+                self.path,
+                helper.wait(),
+                f": {problem}" if problem else "",
             )
+            return sent
         finally:
             if helper.poll() is None:
                 helper.kill()

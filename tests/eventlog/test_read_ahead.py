@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -134,24 +135,36 @@ def test_a_damaged_file_is_a_corrupt_log_either_way(tmp_path: Path) -> None:
     assert read_ahead_helpers() == set()
 
 
-def test_a_helper_killed_midway_is_a_corrupt_log_not_a_short_read(tmp_path: Path) -> None:
+def test_a_helper_killed_midway_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "big.db"
     build(path, streams=200, events_each=50)
-    seen = 0
+    here = rows(path, ahead=False)
+    got: list[tuple[Any, ...]] = []
     with LogReader(path) as reader:
-        chunks = reader.read_columns(COLUMNS, chunk=10, ahead=True)
-        with pytest.raises(CorruptLog, match=r"read-ahead helper stopped \(exit status -9\)"):
-            for chunk in chunks:
-                seen += sum(1 for _ in chunk)
-                if seen == 10:
-                    [helper] = read_ahead_helpers()
-                    os.kill(helper, signal.SIGKILL)
-                    deadline = time.monotonic() + WAIT
-                    while helper_alive(helper) and time.monotonic() < deadline:
-                        time.sleep(0.01)
-    # Rows already in the pipe still arrive; the helper's end is what tells.
-    assert seen >= 10
+        for chunk in reader.read_columns(COLUMNS, chunk=10, ahead=True):
+            got.extend(chunk)
+            if len(got) == 10:
+                [helper] = read_ahead_helpers()
+                os.kill(helper, signal.SIGKILL)
+                deadline = time.monotonic() + WAIT
+                while helper_alive(helper) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+    # What was in the pipe still arrives; the rest is read in this process.
+    assert got == here
+    assert "stopped (exit status -9); reading on here" in caplog.text
     assert read_ahead_helpers() == set()
+
+
+def test_a_helper_that_is_not_one_loses_nothing(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    here = rows(path, ahead=False)
+    # An interpreter that runs and exits cleanly, but sends no rows.
+    monkeypatch.setattr(sys, "executable", shutil.which("true"))
+    assert rows(path, ahead=True) == here
+    assert "read-ahead helper" in caplog.text
 
 
 def helper_alive(pid: int) -> bool:
@@ -166,13 +179,32 @@ def chunked(chunks: Iterator[Iterator[tuple[Any, ...]]]) -> list[list[tuple[Any,
     return [list(chunk) for chunk in chunks]
 
 
-def test_chunks_read_ahead_are_capped_but_cover_the_same_ranges(path: Path) -> None:
+def test_chunks_read_ahead_are_capped_in_rows(path: Path) -> None:
     with LogReader(path) as reader:
         here = chunked(reader.read_columns(("version",), chunk=300, ahead=False))
         ahead = chunked(reader.read_columns(("version",), chunk=300, ahead=True))
     assert [len(c) for c in here] == [300, 300, 300, 100]
-    assert ahead == here
-    assert eventlog._reader.AHEAD_CHUNK >= 300
+    assert [row for c in ahead for row in c] == [row for c in here for row in c]
+    assert max(map(len, ahead)) == 300
+
+
+def test_chunks_read_ahead_are_capped_in_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "big-events.db"
+    EventLog.open(str(path)).close()
+    event = 300_000  # bytes: events may hold megabytes
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO events (stream_id, version, type, data, recorded_at) "
+            "VALUES (?, 1, 'Big', ?, 0)",
+            ((f"s-{n}", bytes([n]) * event) for n in range(120)),
+        )
+    conn.close()
+    with LogReader(path) as reader:
+        ahead = chunked(reader.read_columns(("data",), ahead=True))
+    assert [row[1][0] for c in ahead for row in c] == list(range(120))
+    assert all(len(row[1]) == event for c in ahead for row in c)
+    # About a MiB a chunk, give or take a row, once the first has shown the size.
+    assert max(sum(len(row[1]) for row in c) for c in ahead[1:]) <= (1 << 20) + event
 
 
 def test_without_an_interpreter_to_start_it_reads_here(

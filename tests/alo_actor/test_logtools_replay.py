@@ -202,10 +202,11 @@ def test_replay_and_verify_read_ahead_as_they_read_here(
     plant(path, "stray", 2, completed(T0 + 5))  # never started
     plant(path, "junk", 1, b"\xc1 not msgpack")
 
-    def outcome() -> tuple[list[AloState], list[Violation]]:
+    def outcome() -> tuple[dict[str, AloState], list[Violation]]:
         with LogReader(path) as reader:
             until = reader.last_position() - 2  # before the planted rows
-            return list(_replay(reader, until)), verify(path)
+            # By id: the order of settled ALOs with result URLs follows the chunks.
+            return {s.id: s for s in _replay(reader, until)}, verify(path)
 
     here = outcome()
     assert len(here[0]) == 299

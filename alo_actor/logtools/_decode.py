@@ -6,11 +6,13 @@ import base64
 import datetime
 import enum
 import functools
+import itertools
 import operator
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from alo_actor._events import EVENT_TYPES, AloEvent
 from alo_actor._machine import AloState
@@ -37,18 +39,30 @@ def decode_payload(raw: msgspec.Raw | None) -> Any:
         return {"undecodable_msgpack": f"{len(raw)} bytes: {exc}"}
 
 
+# Values that ``plain`` and ``shorten`` return as they are, tested before any call:
+# most fields of a state or an event are one of these, and a replay may print
+# hundreds of thousands of states.
+_ATOMS = frozenset({type(None), bool, int, float})
+_PLAIN = _ATOMS | {str}
+
+
 def plain(value: Any) -> Any:
     """``value`` with every msgpack payload decoded, Structs as dicts, enums as values."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, msgspec.Raw):
         return decode_payload(value)
     if isinstance(value, msgspec.Struct):
-        return {name: plain(getattr(value, name)) for name in value.__struct_fields__}
+        return {
+            name: v if type(v) in _PLAIN else plain(v)
+            for name, v in zip(value.__struct_fields__, astuple(value), strict=True)
+        }
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return [v if type(v) in _PLAIN else plain(v) for v in value]
     return value
 
 
@@ -75,6 +89,8 @@ def shorten(value: Any, limit: int = SHORT_TEXT, depth: int = SHORT_DEPTH) -> An
     What is cut says so (``… (5000 chars)``), so a reader never mistakes a shortened
     value for the stored one.
     """
+    if type(value) in _ATOMS:
+        return value
     if isinstance(value, str):
         return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} chars)"
     if isinstance(value, bytes | bytearray | memoryview):
@@ -85,14 +101,19 @@ def shorten(value: Any, limit: int = SHORT_TEXT, depth: int = SHORT_DEPTH) -> An
     if isinstance(value, dict):
         if depth <= 0:
             return f"{{… {len(value)} keys}}"
-        out = {k: shorten(v, limit, depth - 1) for k, v in list(value.items())[:SHORT_ITEMS]}
+        out = {
+            k: v if type(v) in _ATOMS else shorten(v, limit, depth - 1)
+            for k, v in itertools.islice(value.items(), SHORT_ITEMS)
+        }
         if len(value) > SHORT_ITEMS:
             out["…"] = f"{len(value) - SHORT_ITEMS} more keys"
         return out
     if isinstance(value, list | tuple):
         if depth <= 0:
             return f"[… {len(value)} items]"
-        items = [shorten(v, limit, depth - 1) for v in value[:SHORT_ITEMS]]
+        items = [
+            v if type(v) in _ATOMS else shorten(v, limit, depth - 1) for v in value[:SHORT_ITEMS]
+        ]
         if len(value) > SHORT_ITEMS:
             items.append(f"… {len(value) - SHORT_ITEMS} more items")
         return items

@@ -8,9 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from alo_actor._events import Paused
+from alo_actor._machine import AloState
+from alo_actor._model import Failure, Status
 from alo_actor.logtools import (
     UnknownAlo,
     event_record,
@@ -21,6 +24,7 @@ from alo_actor.logtools import (
     render_summary,
     render_timeline,
     shorten,
+    state_fields,
     summarize,
     timeline,
     write_jsonl,
@@ -89,6 +93,37 @@ def test_long_payloads_are_shortened_for_display() -> None:
     assert len(short["text"]) < 200
     assert short["items"][-1] == "… 80 more items"
     assert short["blob"].startswith("<1000 bytes: ")
+
+
+def test_state_fields_are_plain_values_all_the_way_down() -> None:
+    payload = {"nested": [1, 2.5, None, True, {"deep": ("a", "b")}], "text": "é"}
+    state = AloState(
+        "a",
+        "op",
+        msgspec.Raw(msgspec.msgpack.encode(payload)),
+        {"team": "x"},
+        ["https://r.example/1"],
+        None,
+        1.0,
+        status=Status.FAILED,
+        failure=Failure("boom", "ValueError", details={"why": ["x"]}),
+        resolved_urls=("https://r.example/1",),
+    )
+    fields = state_fields(state)
+    assert fields["input"] == {"nested": [1, 2.5, None, True, {"deep": ["a", "b"]}], "text": "é"}
+    assert fields["status"] == "failed"
+    assert fields["failure"] == {
+        "message": "boom",
+        "type": "ValueError",
+        "details": {"why": ["x"]},
+        "stack_trace": None,
+    }
+    assert fields["resolved_urls"] == ["https://r.example/1"]
+    assert (fields["result"], fields["attempt"], fields["created_at"]) == (None, 0, 1.0)
+    short = shorten(fields)
+    assert short["input"]["nested"][4] == {"deep": "[… 2 items]"}  # deeper than it shows
+    del short["input"], fields["input"]
+    assert short == fields  # nothing long elsewhere: every value as it was
 
 
 def test_the_summary_counts_by_status_and_operation(db: Path) -> None:

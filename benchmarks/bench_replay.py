@@ -15,7 +15,8 @@ process (``eventlog._ahead``), so SQLite's share of their work runs on the other
 core; their CPU time includes the helper's. The helper's own memory is one chunk
 of rows (about 15 MB resident at 100,000 events and at 1,000,000, measured with
 ``/usr/bin/time -f %M``; getrusage's figure for a child counts the image it was
-forked from).
+forked from). ``replay-here`` is the same replay with read-ahead off: every row
+read in one process, as before there was a helper.
 
 This machine's CPU speed varies by a fifth from one second to the next, so each
 phase runs R times (default 3), each in a fresh process, and the fastest run is
@@ -40,6 +41,7 @@ from typing import Any
 
 import msgspec
 
+import eventlog._reader
 from alo_actor._events import (
     CODEC,
     AloEvent,
@@ -60,6 +62,7 @@ from alo_actor._model import Failure
 from alo_actor.logtools import Verification, replay
 from eventlog import EventLog
 
+PHASES = ("read", "replay-here", "replay", "verify")
 IN_FLIGHT = 2000
 # External promises that nobody settles: the same number in both logs, so that the
 # memory held for open ALOs is the same too.
@@ -203,6 +206,11 @@ def measure(phase: str, path: str) -> dict[str, Any]:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             alos = sum(1 for _ in conn.execute("SELECT position, stream_id, data FROM events"))
         violations = 0
+    elif phase == "replay-here":
+        # The same replay with read-ahead off: every row read in this process.
+        eventlog._reader.AHEAD_MIN_ROWS = sys.maxsize
+        alos = sum(1 for _ in replay(path))
+        violations = 0
     elif phase == "replay":
         alos = sum(1 for _ in replay(path))
         violations = 0
@@ -242,7 +250,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keep", metavar="DIR", help="build the logs here and keep them")
     parser.add_argument("--repeat", type=int, default=3, help="runs per phase; the fastest counts")
-    parser.add_argument("--measure", choices=("read", "replay", "verify"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -253,7 +261,7 @@ def main() -> None:
     try:
         sizes = [max(args.events // 10, 1), args.events]
         print(
-            f"{'events':>10}  {'phase':<7}  {'events/s':>9}  {'per CPU s':>9}  {'wall s':>6}  "
+            f"{'events':>10}  {'phase':<11}  {'events/s':>9}  {'per CPU s':>9}  {'wall s':>6}  "
             f"{'cpu s':>6}  {'ALOs':>8}  {'RSS before':>10}  {'run peak':>8}  {'maxrss':>6}  "
             f"{'slowest/s':>9}  {'of read':>7}"
         )
@@ -263,7 +271,7 @@ def main() -> None:
                 seconds = build(path, size)
                 print(f"built {size:,} events in {seconds:.1f} s ({size / seconds:,.0f}/s)")
             read_rate = 0.0
-            for phase in ("read", "replay", "verify"):
+            for phase in PHASES:
                 runs = [_measure_in_child(phase, path) for _ in range(max(args.repeat, 1))]
                 r = min(runs, key=lambda run: run["seconds"])
                 slowest = max(run["seconds"] for run in runs)
@@ -272,7 +280,7 @@ def main() -> None:
                 rate = r["events"] / r["seconds"]
                 read_rate = read_rate or rate
                 print(
-                    f"{r['events']:>10,}  {phase:<7}  {r['events'] / r['seconds']:>9,.0f}  "
+                    f"{r['events']:>10,}  {phase:<11}  {r['events'] / r['seconds']:>9,.0f}  "
                     f"{r['events'] / r['cpu_seconds']:>9,.0f}  {r['seconds']:>6.2f}  "
                     f"{r['cpu_seconds']:>6.2f}  {r['alos']:>8,}  {r['rss_before_mb']:>8.1f}MB  "
                     f"{r['run_peak_rss_mb']:>6.1f}MB  {r['peak_rss_mb']:>4.0f}MB  "

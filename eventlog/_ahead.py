@@ -3,9 +3,9 @@
 A scan of millions of events in one process pays SQLite's row stepping and the
 sqlite3 module's per-row work (a GIL release and re-take, a tuple, an object per
 column) on the same core as the work it feeds: about a third of a replay. Run as a
-script, this module does that part in a second process and streams each chunk of
-rows to the reader as one ``marshal`` message of columns, which the reader turns
-back into the same row tuples in a few C calls.
+script, this module does that part in a second process and streams the rows to
+the reader as ``marshal`` messages of columns (frames, below), which the reader
+turns back into the same row tuples in a few C calls.
 
     python -I -S _ahead.py URI SQL FIRST UNTIL CHUNK BUSY_TIMEOUT_MS
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from alo_actor._aio import AsyncAloSystem
 from alo_actor._clock import Clock, ManualClock, SystemClock
-from alo_actor._delivery import DeliveryOptions
 from alo_actor._errors import (
     AloError,
     AlreadyExists,
@@ -16,9 +15,10 @@ from alo_actor._errors import (
     SystemClosed,
 )
 from alo_actor._handlers import HandlerContext, HandlerResult, RetryPolicy
-from alo_actor._listing import AloPage
 from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._system import AloSystem
+from alo_actor.delivery import DeliveryOptions
+from alo_actor.readmodel import AloPage
 
 __all__ = [
     "AloError",

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from actors import Deliver, DeliverMany, Reply, bridge_for
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
-from alo_actor._listing import AloPage, StatusFilter, TimeBound
 from alo_actor._machine import AloState, Command, Pause, Read, Resume
 from alo_actor._model import AloInfo, Failure
 from alo_actor._requests import (
@@ -29,6 +28,7 @@ from alo_actor._requests import (
 )
 from alo_actor._supervisor import INFO, RESULT, SUBSCRIBE, Ask, Unwait
 from alo_actor._validate import check_id, check_timeout
+from alo_actor.readmodel import AloPage, StatusFilter, TimeBound
 
 if TYPE_CHECKING:
     from alo_actor._system import AloSystem

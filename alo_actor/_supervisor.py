@@ -18,7 +18,6 @@ import pykka
 
 from actors import Deliver, Entity, EntityHost, Reply, Step
 from alo_actor._clock import Clock
-from alo_actor._delivery import Delivery, Dispatcher, outcome_delivery
 from alo_actor._errors import AloError, NotFound, SystemClosed
 from alo_actor._events import (
     CODEC,
@@ -51,8 +50,9 @@ from alo_actor._machine import (
     evolve,
 )
 from alo_actor._model import AloInfo
-from alo_actor._projection import project
 from alo_actor._timers import Timers
+from alo_actor.delivery import Delivery, Dispatcher, outcome_delivery
+from alo_actor.readmodel import project
 from eventlog import NewEvent, RecordedEvent
 
 _log = logging.getLogger("alo_actor")

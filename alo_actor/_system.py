@@ -16,14 +16,11 @@ import pykka
 from actors import Deliver, EntityHost, SyncReply
 from alo_actor._aio import AsyncAloSystem
 from alo_actor._clock import Clock, SystemClock
-from alo_actor._delivery import DeliveryOptions, Dispatcher
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._events import AloEvent
 from alo_actor._handlers import Handler, RetryPolicy, Runner, registration
-from alo_actor._listing import AloPage, StatusFilter, TimeBound, list_alos
 from alo_actor._machine import AloState, Command, Pause, Read, Resume
 from alo_actor._model import AloInfo, Failure
-from alo_actor._projection_schema import OPEN_ALOS, ensure_projection
 from alo_actor._requests import (
     cancel_command,
     complete_command,
@@ -32,7 +29,6 @@ from alo_actor._requests import (
     result_of,
     start_command,
 )
-from alo_actor._retention import AutoPurge, purge, retention_seconds
 from alo_actor._supervisor import (
     INFO,
     RESULT,
@@ -47,6 +43,18 @@ from alo_actor._supervisor import (
 )
 from alo_actor._timers import Timers
 from alo_actor._validate import LOOPBACK_HOSTS, check_id, check_timeout
+from alo_actor.delivery import DeliveryOptions, Dispatcher
+from alo_actor.readmodel import (
+    OPEN_ALOS,
+    AloPage,
+    AutoPurge,
+    StatusFilter,
+    TimeBound,
+    ensure_projection,
+    list_alos,
+    purge,
+    retention_seconds,
+)
 from eventlog import Durability, EventLog
 
 _SLICE = 0.5  # how often a blocked caller checks that the system is still open

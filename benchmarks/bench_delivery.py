@@ -24,9 +24,9 @@ import threading
 import time
 
 from alo_actor._clock import SystemClock
-from alo_actor._delivery import Delivery, DeliveryOptions, Dispatcher, outcome_delivery
 from alo_actor._model import AloInfo, Status
 from alo_actor._timers import Timers
+from alo_actor.delivery import Delivery, DeliveryOptions, Dispatcher, outcome_delivery
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"

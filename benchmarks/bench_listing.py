@@ -43,8 +43,8 @@ from alo_actor._events import (
 )
 from alo_actor._machine import AloState, evolve
 from alo_actor._model import Failure
-from alo_actor._projection import INSERT_PAIR, INSERT_ROW, pairs_of, row_of
-from alo_actor._projection_schema import ensure_projection
+from alo_actor.readmodel._projection import INSERT_PAIR, INSERT_ROW, pairs_of, row_of
+from alo_actor.readmodel._schema import ensure_projection
 from eventlog import EventLog
 
 OPERATIONS = ("billing.charge", "email.send", "report.build")

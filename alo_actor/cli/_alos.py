@@ -20,13 +20,17 @@ from typing import Annotated, Any
 import typer
 
 from alo_actor._errors import InvalidArgument
-from alo_actor._listing import list_alos
 from alo_actor._model import AloInfo
-from alo_actor._projection import info_fields
-from alo_actor._projection_schema import ensure_projection, reading, rebuild_projection
-from alo_actor._retention import purge as purge_alos
 from alo_actor.cli._app import app
 from alo_actor.logtools import format_time, shorten, to_json
+from alo_actor.readmodel import (
+    ensure_projection,
+    info_fields,
+    list_alos,
+    reading,
+    rebuild_projection,
+)
+from alo_actor.readmodel import purge as purge_alos
 from eventlog import EventLog, EventLogError, inspect_schema
 
 USAGE_ERROR = 2

@@ -19,15 +19,15 @@ import pytest
 import standardwebhooks
 
 from alo_actor._clock import ManualClock
-from alo_actor._delivery import (
+from alo_actor._model import AloInfo, Failure, Status
+from alo_actor._timers import Timers
+from alo_actor.delivery import (
     Delivery,
     DeliveryOptions,
     Dispatcher,
     outcome_delivery,
     webhook_id_for,
 )
-from alo_actor._model import AloInfo, Failure, Status
-from alo_actor._timers import Timers
 from tests.conftest import wait_until
 from tests.receiver import Receiver, Reply, Request, serving
 

@@ -19,8 +19,8 @@ from alo_actor import (
     InvalidArgument,
     ManualClock,
     Status,
-    _listing_plan,
 )
+from alo_actor.readmodel import _plan
 from tests.conftest import WAIT
 
 T0 = 1_000.0
@@ -385,7 +385,7 @@ def test_time_ranges_page_alike_whether_or_not_they_bound_the_scan(
     fleet: AloSystem, monkeypatch: pytest.MonkeyPatch, sample: int
 ) -> None:
     """A short range bounds the seqs read; a long one (over the sample) is only checked."""
-    monkeypatch.setattr(_listing_plan, "TIME_SAMPLE", sample)
+    monkeypatch.setattr(_plan, "TIME_SAMPLE", sample)
     window = {"created_after": T0 + 2, "created_before": T0 + 7}
     assert every(fleet, limit=2, **window) == ["a2", "a3", "a4", "a5", "a6"]
     assert every(fleet, limit=1, status="paused", **window) == ["a4", "a5"]

@@ -25,8 +25,8 @@ from alo_actor import (
 from alo_actor._events import CODEC, AloEvent, AttemptFailed, Completed, Delivered, Started
 from alo_actor._machine import AloState, evolve, fold
 from alo_actor._model import Failure
-from alo_actor._projection import project
-from alo_actor._projection_schema import (
+from alo_actor.readmodel._projection import project
+from alo_actor.readmodel._schema import (
     PROJECTION_VERSION,
     ensure_projection,
     rebuild_projection,

@@ -15,7 +15,7 @@ import pytest
 import standardwebhooks
 
 from alo_actor import AloSystem, ManualClock
-from alo_actor._delivery import DeliveryOptions
+from alo_actor.delivery import DeliveryOptions
 from tests.conftest import WAIT, wait_until
 from tests.receiver import Receiver, Request, serving
 

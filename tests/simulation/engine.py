@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alo_actor import AloSystem, ManualClock
-from alo_actor._delivery import DeliveryOptions
+from alo_actor.delivery import DeliveryOptions
 from tests.simulation.execute import SimulationError
 from tests.simulation.handlers import Handlers
 

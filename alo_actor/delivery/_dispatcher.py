@@ -31,13 +31,8 @@ import httpcore
 import httpx
 import standardwebhooks
 
-from alo_actor._delivery_payload import (
-    Delivery,
-    DeliveryOptions,
-    outcome_delivery,
-    webhook_id_for,
-)
-from alo_actor._delivery_transport import (
+from alo_actor.delivery._payload import Delivery, DeliveryOptions
+from alo_actor.delivery._transport import (
     CLOSE_TIMEOUT,
     USER_AGENT,
     Backend,
@@ -49,8 +44,6 @@ from alo_actor._delivery_transport import (
 if TYPE_CHECKING:
     from alo_actor._clock import Clock
     from alo_actor._timers import Timers
-
-__all__ = ["Delivery", "DeliveryOptions", "Dispatcher", "outcome_delivery", "webhook_id_for"]
 
 log = logging.getLogger("alo_actor.delivery")
 

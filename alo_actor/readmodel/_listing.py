@@ -19,10 +19,10 @@ from typing import Any
 import msgspec
 
 from alo_actor._errors import InvalidArgument
-from alo_actor._listing_plan import Query, plan
 from alo_actor._model import AloInfo, Status
-from alo_actor._projection import info_of_row
 from alo_actor._validate import check_metadata
+from alo_actor.readmodel._plan import Query, plan
+from alo_actor.readmodel._projection import info_of_row
 
 MAX_LIMIT = 1000
 MAX_CURSOR_LENGTH = 200

@@ -18,11 +18,11 @@ from typing import IO, Any
 
 from alo_actor._clock import Clock
 from alo_actor._errors import InvalidArgument
-from alo_actor._listing import StatusFilter, TimeBound, check_time, parse_statuses
 from alo_actor._model import TERMINAL
-from alo_actor._projection import SELECT_COLUMNS, info_fields, info_of_row
 from alo_actor._timers import Timers
 from alo_actor.logtools import event_record, to_json
+from alo_actor.readmodel._listing import StatusFilter, TimeBound, check_time, parse_statuses
+from alo_actor.readmodel._projection import SELECT_COLUMNS, info_fields, info_of_row
 from eventlog import EventLog, Statement
 
 CHUNK = 5000

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from alo_actor._projection import COLUMNS
+from alo_actor.readmodel._projection import COLUMNS
 
 if TYPE_CHECKING:
-    from alo_actor._listing import Filters
+    from alo_actor.readmodel._listing import Filters
 
 # Runs one read-only statement: ``EventLog.query``, or a read-only connection's.
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]

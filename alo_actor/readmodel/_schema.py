@@ -18,7 +18,7 @@ import msgspec
 
 from alo_actor._events import CODEC, Started
 from alo_actor._machine import AloState, evolve
-from alo_actor._projection import INSERT_PAIR, INSERT_ROW, pairs_of, row_of
+from alo_actor.readmodel._projection import INSERT_PAIR, INSERT_ROW, pairs_of, row_of
 from eventlog import SchemaError, inspect_schema
 
 if TYPE_CHECKING:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from eventlog._codec import Codec
+from eventlog._follow import Follower, Frontier
 from eventlog._log import EventLog, inspect_schema
 from eventlog._reader import CorruptLog, LogReader
-from eventlog._schema import SCHEMA_VERSION
+from eventlog._schema import DEFAULT_SHARDS, SCHEMA_VERSION
 from eventlog._types import (
     FIRST_POSITION,
     Append,
+    Claim,
     ConcurrencyError,
     Durability,
     EventLogError,
+    Fenced,
+    Head,
+    Lease,
     LogClosed,
+    Member,
+    Membership,
     NewEvent,
     RecordedEvent,
     SchemaError,
@@ -20,17 +27,26 @@ from eventlog._types import (
 )
 
 __all__ = [
+    "DEFAULT_SHARDS",
     "FIRST_POSITION",
     "SCHEMA_VERSION",
     "Append",
+    "Claim",
     "Codec",
     "ConcurrencyError",
     "CorruptLog",
     "Durability",
     "EventLog",
     "EventLogError",
+    "Fenced",
+    "Follower",
+    "Frontier",
+    "Head",
+    "Lease",
     "LogClosed",
     "LogReader",
+    "Member",
+    "Membership",
     "NewEvent",
     "RecordedEvent",
     "SchemaError",

@@ -8,16 +8,38 @@ import sqlite3
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 from eventlog._connect import connect, set_durability
-from eventlog._schema import ensure_schema, read_schema_version
-from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError, Statement
+from eventlog._follow import POLL_INTERVAL, Consumer, Follower, Frontier
+from eventlog._schema import DEFAULT_SHARDS, ensure_schema, read_schema_version
+from eventlog._types import (
+    Append,
+    Claim,
+    Durability,
+    Head,
+    Lease,
+    LogClosed,
+    Member,
+    Membership,
+    NewEvent,
+    RecordedEvent,
+    SchemaError,
+    Statement,
+)
 from eventlog._writer import Writer
 
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
+_HEAD = (
+    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), "
+    "(SELECT value FROM meta WHERE key = 'deletions')"
+)
+# The follower hands on at most this many events at a time, so that catching up on a
+# long stretch of the others' writes holds bounded memory.
+FOLLOW_CHUNK = 5000
 
 
 class EventLog:
@@ -35,38 +57,56 @@ class EventLog:
         durability: Durability = "normal",
         batch_size: int = 2000,
         linger: float = 0.0,
+        shards: int = DEFAULT_SHARDS,
         _tempdir: str | None = None,
     ) -> None:
         if durability not in ("normal", "full"):
             raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+        if not isinstance(shards, int) or not 1 <= shards <= 4096:
+            raise ValueError(f"shards must be an int from 1 to 4096, not {shards!r}")
         self.path = path
         self.durability = durability
         self._tempdir = _tempdir
         conn = connect(path)
         try:
-            ensure_schema(conn)
+            ensure_schema(conn, shards)
             set_durability(conn, durability)
+            self.shard_count: int = int(
+                conn.execute("SELECT value FROM meta WHERE key = 'shards'").fetchone()[0]
+            )
+            head = _head(conn)
         except BaseException:
             conn.close()
             raise
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._writer = Writer(conn, batch_size=batch_size, linger=linger)
+        # What this process knows of the log: everything up to the head at open, then
+        # its own commits (the writer tells it) and what a follower reads of the others'.
+        self.frontier = Frontier(head)
+        self._writer = Writer(conn, batch_size=batch_size, linger=linger, frontier=self.frontier)
+        self._follower: Follower | None = None
         self._closed = False
 
     @classmethod
-    def open(cls, path: str, *, durability: Durability = "normal", **options: float) -> EventLog:
-        """Open (creating if needed) the log at ``path``; ``":memory:"`` for a throwaway one."""
+    def open(cls, path: str, *, durability: Durability = "normal", **options: Any) -> EventLog:
+        """Open (creating if needed) the log at ``path``; ``":memory:"`` for a throwaway one.
+
+        Options: ``batch_size`` (appends per commit at most), ``linger`` (seconds a
+        batch waits for more), ``shards`` (how many shards a new log is divided into).
+        Raises ``SchemaError`` for a file that is not an event log this version can
+        open, ``ValueError`` for a bad option, ``sqlite3.Error`` when SQLite cannot
+        open the file at all.
+        """
         if path == ":memory:":
             tempdir = tempfile.mkdtemp(prefix="eventlog-")
             return cls(
                 os.path.join(tempdir, "log.db"),
                 durability=durability,
                 _tempdir=tempdir,
-                **options,  # type: ignore[arg-type]
+                **options,
             )
-        return cls(path, durability=durability, **options)  # type: ignore[arg-type]
+        return cls(path, durability=durability, **options)
 
     # -- writing ---------------------------------------------------------------
 
@@ -172,8 +212,134 @@ class EventLog:
                 remaining -= len(rows)
 
     def last_position(self) -> int:
+        """The position of the newest event stored, 0 when there is none."""
         row = self._reader().execute("SELECT MAX(position) FROM events").fetchone()
         return int(row[0] or 0)
+
+    def head(self) -> Head:
+        """The last position given to an event by any process (even if that event was
+        deleted since), and how many deletions the log has seen; one small query."""
+        return _head(self._reader())
+
+    def _between(self, after: int, upto: int) -> list[RecordedEvent]:
+        rows = self._reader().execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position",
+            (after, upto),
+        )
+        return [RecordedEvent(*row) for row in rows]
+
+    def follow(self, consumer: Consumer, *, poll_interval: float = POLL_INTERVAL) -> Follower:
+        """Start the log's follower: ``consumer(events, head)`` is called (on its thread)
+        with the events other processes commit, in position order, in batches; once it
+        has applied them it must call ``log.frontier.applied(head)``. One per log.
+
+        Raises RuntimeError if the log already has a follower, LogClosed once closed.
+        """
+        if self._closed:
+            raise LogClosed("the event log is closed")
+        if self._follower is not None:
+            raise RuntimeError("the log already has a follower")
+
+        self._follower = Follower(
+            self.head,
+            self._between,
+            self.frontier,
+            consumer,
+            poll_interval=poll_interval,
+            chunk=FOLLOW_CHUNK,
+        )
+        return self._follower
+
+    # -- shards and leases (several processes over one log) -----------------------------
+
+    def shard_of(self, stream_id: str) -> int:
+        """The shard of a stream: fixed for the life of the log, the same in every process."""
+        return zlib.crc32(stream_id.encode("utf-8", "surrogatepass")) % self.shard_count
+
+    def heartbeat(self, member: str, info: str, ttl: float) -> Membership:
+        """Renew ``member``'s heartbeat and every lease it holds for ``ttl`` seconds.
+
+        Returns the log's time, the members whose heartbeat has not lapsed, and every
+        shard's lease, as of that renewal. Raises LogClosed, or what the disk raises.
+        """
+
+        def beat(conn: sqlite3.Connection) -> Membership:
+            now = time.time()
+            expires = now + ttl
+            conn.execute(
+                "INSERT INTO members (member, info, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (member) DO UPDATE SET info = excluded.info, "
+                "expires_at = excluded.expires_at",
+                (member, info, expires),
+            )
+            conn.execute("UPDATE leases SET expires_at = ? WHERE owner = ?", (expires, member))
+            conn.execute("DELETE FROM members WHERE expires_at <= ?", (now,))
+            members = tuple(
+                Member(*row)
+                for row in conn.execute(
+                    "SELECT member, info, expires_at FROM members ORDER BY member"
+                )
+            )
+            return Membership(now, members, _leases(conn))
+
+        return self._writer.run(beat)
+
+    def claim(self, member: str, epochs: dict[int, int], ttl: float) -> list[Claim]:
+        """Claim each shard of ``epochs`` whose lease is still at the epoch given (as a
+        heartbeat saw it): it becomes ``member``'s for ``ttl`` seconds, one epoch on.
+
+        Whether a lease may be taken (free, lapsed, or its owner known dead) is the
+        caller's judgement; the epoch makes the claim safe against any other claim made
+        since. Returns the claims that succeeded, each with the log's head at the claim.
+        """
+
+        def take(conn: sqlite3.Connection) -> list[Claim]:
+            expires = time.time() + ttl
+            head = _head(conn).position
+            claims = []
+            for shard, epoch in sorted(epochs.items()):
+                taken = conn.execute(
+                    "UPDATE leases SET owner = ?, epoch = epoch + 1, expires_at = ? "
+                    "WHERE shard = ? AND epoch = ?",
+                    (member, expires, shard, epoch),
+                ).rowcount
+                if taken:
+                    claims.append(Claim(Lease(shard, member, epoch + 1, expires), head))
+            return claims
+
+        return self._writer.run(take)
+
+    def release(self, member: str, shards: Iterable[int] | None = None) -> None:
+        """Give up ``member``'s leases of ``shards`` (all of them when None) at once, so
+        that another member may claim them now. Its appends fenced with them fail."""
+        chosen = None if shards is None else sorted(set(shards))
+
+        def give_up(conn: sqlite3.Connection) -> None:
+            sql = (
+                "UPDATE leases SET owner = NULL, epoch = epoch + 1, expires_at = 0 WHERE owner = ?"
+            )
+            if chosen is None:
+                conn.execute(sql, (member,))
+            else:
+                conn.executemany(sql + " AND shard = ?", [(member, shard) for shard in chosen])
+
+        self._writer.run(give_up)
+
+    def leave(self, member: str) -> None:
+        """Release every lease of ``member`` and remove it from the members."""
+
+        def go(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE leases SET owner = NULL, epoch = epoch + 1, expires_at = 0 WHERE owner = ?",
+                (member,),
+            )
+            conn.execute("DELETE FROM members WHERE member = ?", (member,))
+
+        self._writer.run(go)
+
+    def leases(self) -> tuple[Lease, ...]:
+        """Every shard's lease as committed now (a read: renews nothing)."""
+        return _leases(self._reader())
 
     def tail(
         self,
@@ -234,6 +400,8 @@ class EventLog:
         if self._closed:
             return
         self._closed = True
+        if self._follower is not None:
+            self._follower.stop()
         self._writer.close()
         with self._readers_lock:
             for conn in self._readers:
@@ -256,6 +424,16 @@ class EventLog:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _head(conn: sqlite3.Connection) -> Head:
+    position, deletions = conn.execute(_HEAD).fetchone()
+    return Head(int(position or 0), int(deletions or 0))
+
+
+def _leases(conn: sqlite3.Connection) -> tuple[Lease, ...]:
+    rows = conn.execute("SELECT shard, owner, epoch, expires_at FROM leases ORDER BY shard")
+    return tuple(Lease(*row) for row in rows)
 
 
 def _literal(text: str) -> str:

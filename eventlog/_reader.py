@@ -20,7 +20,7 @@ from eventlog import _ahead
 from eventlog._ahead import HEADER, NEXT_POSITION, chunk_ranges
 from eventlog._connect import BUSY_TIMEOUT_MS
 from eventlog._log import inspect_schema
-from eventlog._schema import SCHEMA_VERSION
+from eventlog._schema import MIN_READABLE_VERSION, SCHEMA_VERSION
 from eventlog._types import EventLogError, RecordedEvent, SchemaError
 
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
@@ -82,10 +82,10 @@ class LogReader:
                 f"event log schema version {version} is newer than this program "
                 f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
             )
-        if version < SCHEMA_VERSION:
+        if version < MIN_READABLE_VERSION:
             # Reading an old schema would need a migration, and a reader never writes.
             raise SchemaError(
-                f"event log schema version {version} is older than {SCHEMA_VERSION}; "
+                f"event log schema version {version} is older than {MIN_READABLE_VERSION}; "
                 "open it once with the engine to migrate it"
             )
         # A URI built by pathlib escapes '?', '#' and '%' in the path, which

@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 FORMAT = "alo-eventlog"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The oldest schema whose events table is today's: a reader, which never migrates,
+# can read logs from this version on.
+MIN_READABLE_VERSION = 1
+# Shards a new log is divided into (fixed for the life of the log: a stream's shard
+# must never change). More than any group of processes will have members.
+DEFAULT_SHARDS = 64
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
@@ -39,13 +45,43 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     db.table("meta").insert_all(
         [
             {"key": "format", "value": FORMAT},
-            {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+            # Version 1 as it was; ensure_schema records each migration after it runs.
+            {"key": "schema_version", "value": "1"},
         ]
     )
 
 
+def _leases_v2(db: sqlite_utils.Database) -> None:
+    """Shards, leases and members: several processes sharing one log (semantics §8)."""
+    db.execute(
+        """
+        CREATE TABLE leases (
+            shard INTEGER PRIMARY KEY,
+            owner TEXT,
+            epoch INTEGER NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE members (
+            member TEXT PRIMARY KEY,
+            info TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """
+    )
+    shards = int(db.execute("SELECT value FROM meta WHERE key = 'shards'").fetchone()[0])
+    db.conn.executemany(
+        "INSERT INTO leases (shard, owner, epoch, expires_at) VALUES (?, NULL, 0, 0)",
+        [(shard,) for shard in range(shards)],
+    )
+    db.execute("INSERT INTO meta (key, value) VALUES ('deletions', '0')")
+
+
 # Migration n takes a log at schema version n - 1 to version n.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _leases_v2}
 
 
 def read_schema_version(conn: sqlite3.Connection) -> int | None:
@@ -70,10 +106,12 @@ def read_schema_version(conn: sqlite3.Connection) -> int | None:
         raise SchemaError("event log has no readable schema version") from exc
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: sqlite3.Connection, shards: int = DEFAULT_SHARDS) -> None:
     """Create the schema in an empty file, or migrate an older one; refuse a newer one.
 
-    A file that is refused is left exactly as it was.
+    ``shards`` is how many shards a log without any yet is divided into (a new log, or
+    one older than leases); a log keeps the number it was given. A file that is
+    refused is left exactly as it was.
     """
     # Checked before switching to WAL, which rewrites the header of a file not yet in WAL.
     _refuse_newer(read_schema_version(conn) or 0)
@@ -91,6 +129,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
         db = sqlite_utils.Database(conn)
         for target in range(version + 1, SCHEMA_VERSION + 1):
+            if target == 2:  # the migration that divides the log reads how finely
+                conn.execute("INSERT INTO meta (key, value) VALUES ('shards', ?)", (str(shards),))
             MIGRATIONS[target](db)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
         conn.execute("COMMIT")

@@ -68,6 +68,68 @@ class SchemaError(EventLogError):
     """The file is not an event log this version can open."""
 
 
+class Fenced(EventLogError):
+    """The append was made under a lease that is no longer held: its shard was claimed
+    (or released) since, so the log refused it (Temporal's range-id fencing)."""
+
+    def __init__(self, shard: int, epoch: int) -> None:
+        super().__init__(
+            f"shard {shard} is no longer at lease epoch {epoch}: another member owns it now"
+        )
+        self.shard = shard
+        self.epoch = epoch
+
+
+class Lease(NamedTuple):
+    """One shard's lease as stored: who holds it, since which claim, until when.
+
+    ``owner`` is None for a free lease. ``epoch`` grows by one at every claim and every
+    release, so a fence of ``(shard, epoch)`` names one holding of the lease exactly.
+    ``expires_at`` is the log's time (seconds since the epoch) at which it lapses.
+    """
+
+    shard: int
+    owner: str | None
+    epoch: int
+    expires_at: float
+
+
+class Member(NamedTuple):
+    """A member of the log's group (a process using the log), as its last heartbeat left it.
+
+    ``info`` is the member's own description (JSON text, opaque to the log).
+    """
+
+    id: str
+    info: str
+    expires_at: float
+
+
+class Membership(NamedTuple):
+    """What a heartbeat sees, read in the transaction that renewed the member's leases:
+    the log's time, the members whose heartbeat has not lapsed, and every shard's lease."""
+
+    now: float
+    members: tuple[Member, ...]
+    leases: tuple[Lease, ...]
+
+
+class Claim(NamedTuple):
+    """A lease just claimed, and the log's head when it was: every event at or before
+    ``head`` was committed before the claim, every later one after it."""
+
+    lease: Lease
+    head: int
+
+
+class Head(NamedTuple):
+    """How far the log has come: its last position, and how many deletions it has seen
+    (``delete_streams`` changes no position, so it is counted apart)."""
+
+    position: int
+    deletions: int
+
+
 class Append(msgspec.Struct, gc=False, eq=False):
     """One atomic append to one stream, queued to the writer.
 
@@ -87,6 +149,10 @@ class Append(msgspec.Struct, gc=False, eq=False):
     runs as statements of up to 128 rows each: write such SQL so that running it
     once for many rows does what running it once per row would.
 
+    ``fence`` is ``(shard, epoch)``: the append is stored only if that shard's lease is
+    still at that epoch when its batch commits; otherwise it fails alone with
+    ``Fenced``. An append made for the holder of a lease carries it.
+
     Untracked by the garbage collector: one is built for every write, and lives
     until its commit; nothing in the log or the writer refers back to it.
     """
@@ -99,3 +165,4 @@ class Append(msgspec.Struct, gc=False, eq=False):
     positions: Sequence[int] = ()
     error: Exception | None = None
     extra: Sequence[Statement] = ()
+    fence: tuple[int, int] | None = None

@@ -8,18 +8,22 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any, TypeGuard, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
 from eventlog._multirow import execute_grouped, insert_events
 from eventlog._types import (
     FIRST_POSITION,
     Append,
     ConcurrencyError,
+    Fenced,
     LogClosed,
     NewEvent,
     Statement,
 )
+
+if TYPE_CHECKING:
+    from eventlog._follow import Frontier
 
 # A row is inserted only if it continues its stream without a gap: version 1, or the
 # version before it is already stored. Together with UNIQUE(stream_id, version) this is
@@ -33,6 +37,8 @@ WHERE ?2 = 1 OR EXISTS (SELECT 1 FROM events WHERE stream_id = ?1 AND version = 
 """
 
 _DELETE = "DELETE FROM events WHERE stream_id = ?"
+_COUNT_DELETION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'deletions'"
+_EPOCHS = "SELECT shard, epoch FROM leases"
 
 # Errors of one append's extra statements (a constraint, a bad parameter): they fail
 # that append alone. Others (disk full, I/O) fail the batch, as they would anyway.
@@ -47,16 +53,20 @@ _STOP = object()
 _log = logging.getLogger("eventlog")
 
 
-class _Deletion:
-    """Streams to delete in a transaction of their own, queued like an append."""
+_R = TypeVar("_R")
 
-    __slots__ = ("done", "error", "extra", "stream_ids", "streams")
 
-    def __init__(self, stream_ids: list[str], extra: Sequence[Statement]) -> None:
-        self.stream_ids = stream_ids
-        self.extra = extra
+class _Task(Generic[_R]):
+    """Work on the write connection in a transaction of its own, queued like an append
+    (a deletion, a lease's claim or renewal): ``work(conn)`` runs between BEGIN
+    IMMEDIATE and COMMIT, after the appends queued before it and before those after."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], _R]) -> None:
+        self.work = work
         self.done = threading.Event()
-        self.streams = 0
+        self.result: _R | None = None
         self.error: Exception | None = None
 
 
@@ -75,10 +85,14 @@ class Writer:
         *,
         batch_size: int,
         linger: float,
+        frontier: Frontier,
     ) -> None:
         self._conn = conn
         self._batch_size = batch_size
         self._linger = linger
+        # Told the positions of every commit, so the log's follower knows them for this
+        # process's own and reads only the others' events.
+        self._frontier = frontier
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -92,12 +106,33 @@ class Writer:
     def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
         """Delete the streams on the writer thread, in one transaction; see EventLog."""
         _check_statements(extra, "a deletion")
-        deletion = _Deletion(stream_ids, extra)
-        self._put(deletion)
-        deletion.done.wait()
-        if deletion.error is not None:
-            raise deletion.error
-        return deletion.streams
+
+        def delete(conn: sqlite3.Connection) -> int:
+            # First, while the events they may refer to are still there.
+            execute_grouped(conn, extra)
+            streams = 0
+            for stream_id in stream_ids:
+                streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
+            if streams:
+                conn.execute(_COUNT_DELETION)
+            return streams
+
+        streams = self.run(delete)
+        if streams:
+            self._frontier.deleted_here()
+        return streams
+
+    def run(self, work: Callable[[sqlite3.Connection], _R]) -> _R:
+        """``work(conn)`` in a transaction of its own on the writer thread; its result.
+
+        Raises what it raised (the transaction is then rolled back), or LogClosed.
+        """
+        task = _Task(work)
+        self._put(task)
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.result  # type: ignore[return-value]
 
     def _put(self, item: object) -> None:
         with self._lock:
@@ -115,14 +150,14 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        held: object = None  # what ended the last drain: _STOP, a deletion, or nothing
+        held: object = None  # what ended the last drain: _STOP, a task, or nothing
         while held is not _STOP:
             item = self._queue.get() if held is None else held
             held = None
             if item is _STOP:
                 break
-            if isinstance(item, _Deletion):
-                self._delete(item)
+            if isinstance(item, _Task):
+                self._run_task(item)
                 continue
             batch: list[Append] = [item]  # type: ignore[list-item]
             held = self._drain(batch)
@@ -135,8 +170,8 @@ class Writer:
     def _drain(self, batch: list[Append]) -> object:
         """Add queued appends to ``batch``; return the item that is not one, if any.
 
-        A deletion ends the batch, so that it runs after the appends queued before it
-        and before those queued after it.
+        A task ends the batch, so that it runs after the appends queued before it and
+        before those queued after it.
         """
         get = self._queue.get_nowait
         while len(batch) < self._batch_size:
@@ -144,7 +179,7 @@ class Writer:
                 item = get()
             except queue.Empty:
                 return None
-            if item is _STOP or isinstance(item, _Deletion):
+            if item is _STOP or isinstance(item, _Task):
                 return item
             batch.append(item)  # type: ignore[arg-type]
         return None
@@ -174,28 +209,30 @@ class Writer:
     def _commit_together(self, batch: list[Append]) -> None:
         conn = self._conn
         now = time.time()
-        # Each row ends with its place in the batch, which orders the insert.
-        place = itertools.count()
-        rows = [
-            (
-                append.stream_id,
-                append.expected_version + i,
-                event.type,
-                event.data,
-                now,
-                next(place),
-            )
-            for append in batch
-            for i, event in enumerate(append.events, start=1)
-        ]
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Inside the transaction: no claim can move an epoch until it ends.
+            stored = _unfenced(conn, batch)
+            # Each row ends with its place in the batch, which orders the insert.
+            place = itertools.count()
+            rows = [
+                (
+                    append.stream_id,
+                    append.expected_version + i,
+                    event.type,
+                    event.data,
+                    now,
+                    next(place),
+                )
+                for append in stored
+                for i, event in enumerate(append.events, start=1)
+            ]
             if insert_events(conn, rows) != len(rows):
                 raise _Conflict
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-            position = last - len(rows)
+            position = first = last - len(rows)
             extra: list[Statement] = []
-            for append in batch:
+            for append in stored:
                 n = len(append.events)
                 append.positions = range(position + 1, position + n + 1)
                 if append.extra:
@@ -206,21 +243,38 @@ class Writer:
                     execute_grouped(conn, extra)
                 except _OWN_FAULT as exc:
                     raise _Conflict from exc  # find the append it belongs to, one by one
-            conn.execute("COMMIT")
+            self._commit_positions(first + 1, last)
         except BaseException as exc:
             conn.execute("ROLLBACK")
             for append in batch:
                 append.positions = ()
+                append.error = None
             if isinstance(exc, sqlite3.IntegrityError):
                 raise _Conflict from exc
             raise
+
+    def _commit_positions(self, first: int, last: int) -> None:
+        """COMMIT a transaction that stored positions ``first`` to ``last`` (none when
+        ``first > last``), telling the frontier which are this process's own."""
+        if first > last:
+            self._conn.execute("COMMIT")
+            return
+        frontier = self._frontier
+        frontier.committing(first, last)
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            frontier.committed(False)
+            raise
+        frontier.committed(True)
 
     def _commit_one_by_one(self, batch: list[Append]) -> None:
         conn = self._conn
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for append in batch:
+            stored: list[int] = []
+            for append in _unfenced(conn, batch):
                 conn.execute("SAVEPOINT one")
                 rows = self._rows(append, now)
                 positions: list[int] = []
@@ -248,30 +302,32 @@ class Writer:
                         append.error = _detach(exc)  # see _commit
                     else:
                         append.positions = positions
+                        stored.extend(positions)
                 conn.execute("RELEASE one")
-            conn.execute("COMMIT")
+            # Rows of one transaction take consecutive positions (one writer at a time),
+            # a row rolled back to its savepoint gives its position back.
+            self._commit_positions(min(stored, default=1), max(stored, default=0))
         except BaseException:
             conn.execute("ROLLBACK")
+            for append in batch:
+                append.positions = ()
+                append.error = None
             raise
 
-    def _delete(self, deletion: _Deletion) -> None:
+    def _run_task(self, task: _Task[Any]) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                # First, while the events they may refer to are still there.
-                execute_grouped(conn, deletion.extra)
-                streams = 0
-                for stream_id in deletion.stream_ids:
-                    streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
+                result = task.work(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            deletion.streams = streams
+            task.result = result
         except Exception as exc:  # told to the caller, who waits on another thread
-            deletion.error = exc
-        deletion.done.set()
+            task.error = _detach(exc)
+        task.done.set()
 
     def _acknowledge(self, batch: list[Append]) -> None:
         # Keyed by the sink itself, not its id: `obj.method` makes a new bound-method
@@ -306,6 +362,22 @@ def _detach(error: _E) -> _E:
 
 class _Conflict(Exception):
     pass
+
+
+def _unfenced(conn: sqlite3.Connection, batch: list[Append]) -> list[Append]:
+    """The appends of ``batch`` that may be stored: every one without a fence, and those
+    whose shard's lease is still at their epoch. The rest fail with ``Fenced``."""
+    if all(append.fence is None for append in batch):
+        return batch
+    epochs = dict(conn.execute(_EPOCHS).fetchall())
+    stored = []
+    for append in batch:
+        fence = append.fence
+        if fence is not None and epochs.get(fence[0]) != fence[1]:
+            append.error = Fenced(*fence)
+        else:
+            stored.append(append)
+    return stored
 
 
 def _bound(statements: Sequence[Statement], first: int | None) -> Sequence[Statement]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from eventlog import (
     Append,
     ConcurrencyError,
     EventLog,
+    Fenced,
+    Head,
     LogClosed,
     NewEvent,
     RecordedEvent,
@@ -528,3 +531,222 @@ class EventLogContract(abc.ABC):
     def test_an_unknown_durability_is_refused(self) -> None:
         with pytest.raises(ValueError, match="durability"):
             self.open("log", durability="sometimes")
+
+    # -- shards, leases and fencing (several processes over one log) ---------------------
+
+    def test_a_stream_has_one_shard_everywhere(self, log: EventLog) -> None:
+        other = self.open("log")
+        assert log.shard_count == other.shard_count >= 1
+        ids = [f"alo-{i}" for i in range(500)] + ["", "ü/x", "\udc80"]
+        shards = [log.shard_of(i) for i in ids]
+        assert shards == [other.shard_of(i) for i in ids]
+        assert all(0 <= shard < log.shard_count for shard in shards)
+        assert len(set(shards)) == log.shard_count  # 500 ids reach every one of 64
+
+    def test_the_shard_count_is_fixed_when_the_log_is_made(self) -> None:
+        assert self.open("few", shards=4).shard_count == 4
+        assert self.open("few", shards=16).shard_count == 4
+        with pytest.raises(ValueError, match="shards"):
+            self.open("bad", shards=0)
+
+    def test_a_fresh_log_has_free_leases(self, log: EventLog) -> None:
+        leases = log.leases()
+        assert [lease.shard for lease in leases] == list(range(log.shard_count))
+        assert all(lease.owner is None and lease.expires_at == 0 for lease in leases)
+
+    def test_a_heartbeat_lists_live_members_and_renews_their_leases(self, log: EventLog) -> None:
+        seen = log.heartbeat("a", '{"pid": 1}', ttl=30)
+        assert [m.id for m in seen.members] == ["a"]
+        assert seen.members[0].info == '{"pid": 1}'
+        assert seen.members[0].expires_at == pytest.approx(seen.now + 30, abs=1)
+        [claim] = log.claim("a", {3: seen.leases[3].epoch}, ttl=1)
+        assert claim.lease.owner == "a"
+        assert claim.lease.epoch == seen.leases[3].epoch + 1
+        other = self.open("log")
+        again = other.heartbeat("b", "{}", ttl=30)
+        assert [m.id for m in again.members] == ["a", "b"]
+        assert again.leases[3] == claim.lease
+        renewed = log.heartbeat("a", '{"pid": 1}', ttl=60)
+        assert renewed.leases[3].epoch == claim.lease.epoch  # renewing claims nothing
+        assert renewed.leases[3].expires_at == pytest.approx(renewed.now + 60, abs=1)
+
+    def test_a_lapsed_member_drops_out(self, log: EventLog) -> None:
+        log.heartbeat("gone", "{}", ttl=0.05)
+        deadline = time.monotonic() + WAIT
+        while "gone" in [m.id for m in log.heartbeat("here", "{}", ttl=30).members]:
+            assert time.monotonic() < deadline, "a lapsed member stayed listed"
+            time.sleep(0.01)
+
+    def test_only_one_of_two_claims_from_one_epoch_wins(self, log: EventLog) -> None:
+        epoch = log.leases()[5].epoch
+        other = self.open("log")
+        results: dict[str, int] = {}
+
+        def claim(member: str, on: EventLog) -> Callable[[], None]:
+            return lambda: results.__setitem__(member, len(on.claim(member, {5: epoch}, 30)))
+
+        run_threads([claim("a", log), claim("b", other)])
+        assert sorted(results.values()) == [0, 1]
+        [winner] = [m for m, n in results.items() if n]
+        assert log.leases()[5].owner == winner
+        assert log.leases()[5].epoch == epoch + 1
+
+    def test_a_claim_returns_the_head_it_was_made_at(self, log: EventLog) -> None:
+        log.append("s", 0, [ev("A"), ev("B")])
+        [claim] = log.claim("a", {0: 0}, 30)
+        assert claim.head == 2
+        log.append("s", 2, [ev("C")])
+        assert log.claim("a", {1: 0, 2: 0}, 30)[1].head == 3
+
+    def test_a_fenced_append_fails_alone_once_its_lease_moved(self, log: EventLog) -> None:
+        [mine] = log.claim("a", {7: 0}, 30)
+        fence = (7, mine.lease.epoch)
+        recorder = Recorder()
+        log.submit(Append("held", 0, [ev("Ok")], recorder.sink, fence=fence))
+        [held] = recorder.wait_for(1)
+        assert held.error is None
+        # Another process claims shard 7 (the lease lapsed, or a is thought dead).
+        other = self.open("log")
+        [theirs] = other.claim("b", {7: mine.lease.epoch}, 30)
+        with writer_held(log):
+            late = Append("held", 1, [ev("Late")], recorder.sink, fence=fence)
+            free = Append("free", 0, [ev("Free")], recorder.sink)
+            current = Append("b-s", 0, [ev("B")], recorder.sink, fence=(7, theirs.lease.epoch))
+            for append in (late, free, current):
+                log.submit(append)
+        recorder.wait_for(4)
+        assert isinstance(late.error, Fenced)
+        assert (late.error.shard, late.error.epoch) == fence
+        assert list(late.positions) == []
+        assert free.error is None and current.error is None
+        assert [e.type for e in log.read_stream("held")] == ["Ok"]
+        # Ok, the writer's gate, Free, B: the fenced append took no position.
+        assert [e.type for e in log.read_all()] == ["Ok", "Gate", "Free", "B"]
+        assert [e.position for e in log.read_all()] == [1, 2, 3, 4]
+
+    def test_a_released_lease_fences_its_old_holder(self, log: EventLog) -> None:
+        [mine] = log.claim("a", {1: 0, 2: 0}, 30)[:1]
+        log.release("a", [1])
+        lease = log.leases()[1]
+        assert lease.owner is None and lease.epoch == mine.lease.epoch + 1
+        assert log.leases()[2].owner == "a"
+        with pytest.raises(Fenced):
+            _append_fenced(log, "s", (1, mine.lease.epoch))
+        log.leave("a")
+        assert log.leases()[2].owner is None
+        assert "a" not in [m.id for m in log.heartbeat("b", "{}", 30).members]
+
+    def test_fencing_holds_when_a_conflict_sends_the_batch_one_by_one(self, log: EventLog) -> None:
+        [mine] = log.claim("a", {4: 0}, 30)
+        log.append("taken", 0, [ev("First")])
+        self.open("log").claim("b", {4: mine.lease.epoch}, 30)
+        recorder = Recorder()
+        with writer_held(log):
+            stale = Append("taken", 0, [ev("Twin")], recorder.sink)  # a conflict
+            fenced = Append("f", 0, [ev("F")], recorder.sink, fence=(4, mine.lease.epoch))
+            fine = Append("g", 0, [ev("G")], recorder.sink)
+            for append in (stale, fenced, fine):
+                log.submit(append)
+        recorder.wait_for(3)
+        assert isinstance(stale.error, ConcurrencyError)
+        assert isinstance(fenced.error, Fenced)
+        assert fine.error is None
+        assert log.read_stream("f") == []
+
+    # -- following the others' writes -------------------------------------------------------
+
+    def test_head_counts_positions_given_and_deletions(self, log: EventLog) -> None:
+        assert log.head() == Head(0, 0)
+        log.append("a", 0, [ev("A1"), ev("A2")])
+        log.append("b", 0, [ev("B")])
+        assert log.head() == Head(3, 0)
+        assert log.delete_streams(["b"]) == 1
+        assert log.head() == Head(3, 1)  # the position is not given back
+        assert log.delete_streams(["nobody"]) == 0
+        assert log.head() == Head(3, 1)
+        assert self.open("log").head() == Head(3, 1)
+
+    def test_a_log_knows_its_own_commits(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A1"), ev("A2")])
+        assert log.frontier.covers(log.head())
+        log.delete_streams(["a"])
+        assert log.frontier.covers(log.head())
+        self.open("log").append("b", 0, [ev("B")])
+        assert not log.frontier.covers(log.head())
+
+    def test_the_follower_hands_on_only_the_others_events(self, log: EventLog) -> None:
+        other = self.open("log")
+        got: queue.Queue[tuple[list[RecordedEvent], Head]] = queue.Queue()
+
+        def consume(events: Sequence[RecordedEvent], head: Head) -> None:
+            got.put((list(events), head))
+            log.frontier.applied(head)
+
+        log.append("mine", 0, [ev("M1")])
+        follower = log.follow(consume, poll_interval=0.01)
+        try:
+            other.append("theirs", 0, [ev("T1"), ev("T2")])
+            log.append("mine", 1, [ev("M2")])
+            other.append("theirs", 2, [ev("T3")])
+            log.append("mine", 2, [ev("M3")])
+            seen: list[str] = []
+            deadline = time.monotonic() + WAIT
+            while not log.frontier.covers(log.head()):
+                assert time.monotonic() < deadline, "the follower never caught up"
+                try:
+                    events, head = got.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                seen.extend(e.type for e in events)
+            assert seen == ["T1", "T2", "T3"]
+            other.delete_streams(["theirs"])
+            deleted = log.head()
+            deadline = time.monotonic() + WAIT
+            while not log.frontier.covers(deleted):
+                assert time.monotonic() < deadline, "the deletion was never handed on"
+                with contextlib.suppress(queue.Empty):
+                    events, head = got.get(timeout=0.1)
+                    assert events == []
+            assert head.deletions == 1
+        finally:
+            follower.stop()
+        with pytest.raises(RuntimeError):
+            log.follow(consume)
+
+    def test_a_poked_follower_looks_at_once(self, log: EventLog) -> None:
+        other = self.open("log")
+        got = threading.Event()
+
+        def consume(events: Sequence[RecordedEvent], head: Head) -> None:
+            got.set()
+            log.frontier.applied(head)
+
+        follower = log.follow(consume, poll_interval=3600)
+        try:
+            other.append("theirs", 0, [ev("T")])
+            follower.poke()
+            assert got.wait(WAIT)
+            assert log.frontier.wait_covers(log.head(), WAIT)
+        finally:
+            follower.stop()
+
+    def test_a_reader_waits_until_the_frontier_covers_a_head(self, log: EventLog) -> None:
+        other = self.open("log")
+        other.append("theirs", 0, [ev("T")])
+        head = log.head()
+        assert not log.frontier.wait_covers(head, 0.01)
+        waiting = threading.Thread(target=lambda: log.frontier.wait_covers(head, WAIT))
+        waiting.start()
+        log.frontier.applied(head)
+        waiting.join(WAIT)
+        assert not waiting.is_alive()
+        assert log.frontier.covers(head)
+
+
+def _append_fenced(log: EventLog, stream_id: str, fence: tuple[int, int]) -> None:
+    done = threading.Event()
+    append = Append(stream_id, 0, [ev("E")], lambda _: done.set(), fence=fence)
+    log.submit(append)
+    assert done.wait(WAIT)
+    if append.error is not None:
+        raise append.error

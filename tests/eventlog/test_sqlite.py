@@ -300,3 +300,40 @@ def test_two_processes_appending_to_one_file_all_land(tmp_path: Path, path: Path
         assert event.data == b"%d" % event.version
     reported = {sid: positions for result in results.values() for sid, positions in result.items()}
     assert by_stream == reported
+
+
+def _v1_log(path: Path) -> None:
+    """A log as version 1 made it: events and meta, no shards or leases."""
+    import sqlite_utils
+
+    from eventlog._schema import MIGRATIONS
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        MIGRATIONS[1](sqlite_utils.Database(conn))
+        conn.execute(
+            "INSERT INTO events (stream_id, version, type, data, recorded_at) "
+            "VALUES ('old', 1, 'Started', x'00', 1.0), ('old', 2, 'Done', x'01', 2.0)"
+        )
+    conn.close()
+
+
+def test_a_version_1_log_is_read_as_it_is_and_migrated_on_open(path: Path) -> None:
+    from eventlog import LogReader
+
+    _v1_log(path)
+    assert inspect_schema(str(path)) == 1
+    before = path.read_bytes()
+    with LogReader(path) as reader:  # a reader never migrates, and needs not
+        assert [row[1] for rows in reader.read_columns(("type",)) for row in rows] == [
+            "Started",
+            "Done",
+        ]
+    assert_read_only(path, before)
+    with EventLog.open(str(path), shards=8) as log:
+        assert inspect_schema(str(path)) == SCHEMA_VERSION
+        assert log.shard_count == 8
+        assert [e.type for e in log.read_stream("old")] == ["Started", "Done"]
+        assert len(log.leases()) == 8
+        assert log.head() == (2, 0)
+        assert log.append("old", 2, [ev("More")]) == [3]

@@ -9,18 +9,23 @@ from actors._host import (
     DeliverMany,
     Entity,
     EntityHost,
+    Foreign,
     Step,
 )
 from actors._reply import LoopBridge, Reply, SyncReply, bridge_for
+from actors._shards import DEFAULT_LEASE_SECONDS, Shards
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "Behavior",
     "Deliver",
     "DeliverMany",
     "Entity",
     "EntityHost",
+    "Foreign",
     "LoopBridge",
     "Reply",
+    "Shards",
     "Step",
     "SyncReply",
     "bridge_for",

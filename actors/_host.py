@@ -10,6 +10,7 @@ entities' events (Akka's persist-then-reply, Orleans' virtual actors).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 from collections import OrderedDict, deque
@@ -19,7 +20,16 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 import msgspec
 import pykka
 
-from eventlog import Append, ConcurrencyError, EventLog, NewEvent, RecordedEvent, Statement
+from eventlog import (
+    Append,
+    ConcurrencyError,
+    EventLog,
+    Fenced,
+    Head,
+    NewEvent,
+    RecordedEvent,
+    Statement,
+)
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -45,6 +55,9 @@ class Entity(msgspec.Struct, Generic[S], gc=False, eq=False):
     # Made on first use: most entities never stash, and there may be very many.
     stash: deque[Any] | None = None
     attached: Any = None  # the behaviour's own per-entity data (waiters, …)
+    # Another process wrote the stream while this entity's own append was in flight:
+    # read what it wrote once that append is answered.
+    stale: bool = False
 
 
 # A behaviour's answer to a message: the events to persist, and a token that the host
@@ -58,6 +71,8 @@ class Behavior(Protocol[S, E]):
     """What the host needs to know of the entities it hosts."""
 
     def encode(self, event: E) -> NewEvent: ...
+
+    def decode(self, recorded: RecordedEvent) -> E: ...
 
     def replay(self, entity_id: str, events: Sequence[RecordedEvent]) -> S | None: ...
 
@@ -76,6 +91,16 @@ class Behavior(Protocol[S, E]):
 
     def on_persisted(self, entity: Entity[S], events: Sequence[E]) -> None:
         """Effects of newly committed events (called before the step's continuation)."""
+        ...
+
+    def on_foreign(self, entity: Entity[S], events: Sequence[E], positions: Sequence[int]) -> None:
+        """Effects of events another process committed to an entity active here (its
+        state already includes them), with their log positions."""
+        ...
+
+    def wants_foreign(self, entity_id: str, events: Sequence[E], positions: Sequence[int]) -> bool:
+        """Whether events another process committed to an entity not active here call
+        for effects here (the host then activates it and calls ``on_foreign``)."""
         ...
 
     def can_passivate(self, entity: Entity[S]) -> bool: ...
@@ -113,8 +138,22 @@ class DeliverMany(msgspec.Struct, frozen=True, gc=False):
     items: Sequence[Deliver]
 
 
+# ``behavior.fence(entity, message)``, if the behaviour has it: the ``(shard, epoch)``
+# an append for this message must be committed under (``eventlog.Append.fence``), or
+# None. A fenced append the log refuses fails with ``eventlog.Fenced``, handed to
+# ``then`` like any error, and ``behavior.on_fenced(error)`` is told.
+Fence = Callable[[Entity[Any], Any], "tuple[int, int] | None"]
+
+
 class _Committed(NamedTuple):
     appends: list[Append]
+
+
+class Foreign(NamedTuple):
+    """Events other processes committed, up to ``head`` (from the log's follower)."""
+
+    events: Sequence[RecordedEvent]
+    head: Head
 
 
 class _Pending(msgspec.Struct, gc=False):
@@ -159,6 +198,13 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._evolve = behavior.evolve
         # Optional: SQL statements committed with each append (a read model, say).
         self._project: Project | None = getattr(behavior, "project", None)
+        # Optional: the lease an append must be committed under.
+        self._fence: Fence | None = getattr(behavior, "fence", None)
+        # Messages that wait for the log's follower: each came when this process had not
+        # yet seen every event another process committed before it (the head it saw).
+        self._parked: deque[tuple[Head, Deliver]] = deque()
+        self._frontier = log.frontier
+        self._poke: Callable[[], None] = lambda: None
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
@@ -183,12 +229,21 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._on_committed(message.appends)
         elif kind is Deliver:
             self.deliver(message.entity_id, message.message)
+        elif kind is Foreign:
+            self._on_foreign(message.events, message.head)
         else:
             self.behavior.on_message(self, message)
         return None
 
+    def follow(self, poke: Callable[[], None]) -> None:
+        """Use ``poke`` to ask the log's follower to look at once (when a read waits)."""
+        self._poke = poke
+
     def deliver(self, entity_id: str, message: Any) -> None:
         """Handle ``message`` for the entity now, or after its in-flight commit."""
+        if self._parked:  # in order behind the messages waiting for the follower
+            self._parked.append((self._parked[-1][0], Deliver(entity_id, message)))
+            return
         entity = self.entities.get(entity_id)
         if entity is None:
             try:
@@ -224,6 +279,11 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         try:
             events, then = self._handle(entity, message)
             if not events:
+                # A decision that writes nothing answers from what this process knows:
+                # only once it knows every event committed anywhere before now (a
+                # decision that writes is checked by the log's version check instead).
+                if then is not None and not self._fresh(entity, message):
+                    return
                 if then is not None:
                     self._then(entity, then, None)
                 return
@@ -237,6 +297,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 after = evolve(after, event)
             project = self._project
             extra = () if project is None else project(entity, events, after)
+            fence = None if self._fence is None else self._fence(entity, message)
         except Exception as exc:
             self._crash(entity, message, exc)
             return
@@ -244,7 +305,15 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         pending = _Pending(entity, message, events, after, then, retries)
         try:
             self.log.submit(
-                Append(entity.id, entity.version, encoded, self._sink, pending, extra=extra)
+                Append(
+                    entity.id,
+                    entity.version,
+                    encoded,
+                    self._sink,
+                    pending,
+                    extra=extra,
+                    fence=fence,
+                )
             )
         except Exception as exc:
             entity.busy = False
@@ -271,16 +340,102 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 if then is not None:
                     self._run_then(entity, message, then, None)
             elif isinstance(error, ConcurrencyError) and pending.retries < MAX_CONFLICT_RETRIES:
-                # Another process wrote this stream: rebuild from the log, decide again.
-                fresh = self._replayed(entity.id)
-                entity.state, entity.version = fresh.state, fresh.version
+                # Another process wrote this stream: read what it wrote, decide again.
+                entity.stale = False
+                self._refresh(entity)
                 self._process(entity, message, pending.retries + 1)
-            elif then is not None:
-                self._run_then(entity, message, then, error)
+            else:
+                if isinstance(error, Fenced):
+                    on_fenced = getattr(self.behavior, "on_fenced", None)
+                    if on_fenced is not None:
+                        on_fenced(error)
+                if then is not None:
+                    self._run_then(entity, message, then, error)
+            if entity.stale and not entity.busy:
+                entity.stale = False
+                self._refresh(entity)
             stash = entity.stash
             while stash and not entity.busy:
                 self._process(entity, stash.popleft(), 0)
             self._maybe_passivate(entity)
+
+    # -- other processes' writes ----------------------------------------------------
+
+    def _fresh(self, entity: Entity[S], message: Any) -> bool:
+        """Whether this process has seen every event committed before now, anywhere; if
+        not, the message waits (parked) for the follower and is handled again then."""
+        head = self.log.head()
+        if self._frontier.covers(head):
+            return True
+        parked = self._parked
+        parked.append((head, Deliver(entity.id, message)))
+        stash = entity.stash
+        while stash:  # the entity's later messages wait behind it, in order
+            parked.append((head, Deliver(entity.id, stash.popleft())))
+        self._poke()
+        return False
+
+    def _on_foreign(self, recorded: Sequence[RecordedEvent], head: Head) -> None:
+        if head.deletions > self._frontier.deletions:
+            # Streams were deleted elsewhere (a purge): what is cached may be gone.
+            self._cache.clear()
+            for entity in list(self.entities.values()):
+                if not entity.busy and not entity.stash and entity.attached is None:
+                    del self.entities[entity.id]
+        for entity_id, group in itertools.groupby(recorded, key=lambda event: event.stream_id):
+            try:
+                self._apply_foreign(entity_id, list(group))
+            except Exception:
+                _log.exception("could not apply another process's events to %r", entity_id)
+                self.entities.pop(entity_id, None)
+                self._cache.pop(entity_id, None)
+        self._frontier.applied(head)
+        parked = self._parked
+        covers = self._frontier.covers
+        while parked and covers(parked[0][0]):
+            _, item = parked.popleft()
+            self.deliver(item.entity_id, item.message)
+
+    def _apply_foreign(self, entity_id: str, recorded: list[RecordedEvent]) -> None:
+        decode = self.behavior.decode
+        entity = self.entities.get(entity_id)
+        if entity is None:
+            self._cache.pop(entity_id, None)  # behind the log now: rebuilt when next used
+            events = [decode(event) for event in recorded]
+            positions = [event.position for event in recorded]
+            if self.behavior.wants_foreign(entity_id, events, positions):
+                entity = self.entities[entity_id] = self._replayed(entity_id)
+                self.behavior.on_foreign(entity, events, positions)
+                self._maybe_passivate(entity)
+            return
+        if entity.busy:
+            entity.stale = True  # its append will conflict, or follow these: see then
+            return
+        fresh = [event for event in recorded if event.version > entity.version]
+        if not fresh:
+            return  # written here, or already read
+        if fresh[0].version != entity.version + 1:
+            self._refresh(entity)
+        else:
+            self._fold(entity, fresh)
+        self._maybe_passivate(entity)
+
+    def _refresh(self, entity: Entity[S]) -> None:
+        """Bring an entity up to the log: fold what was committed since its version (by
+        another process), then run the effects of that."""
+        self._fold(entity, self.log.read_stream(entity.id, entity.version + 1))
+
+    def _fold(self, entity: Entity[S], recorded: Sequence[RecordedEvent]) -> None:
+        if not recorded:
+            return
+        decode, evolve = self.behavior.decode, self._evolve
+        events = [decode(event) for event in recorded]
+        state = entity.state
+        for event in events:
+            state = evolve(state, event)
+        entity.state = state
+        entity.version = recorded[-1].version
+        self.behavior.on_foreign(entity, events, [event.position for event in recorded])
 
     def _run_then(
         self, entity: Entity[S], message: Any, then: Any, error: BaseException | None
@@ -335,7 +490,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._cache.clear()
 
     def busy_count(self) -> int:
-        """Entities waiting for a commit, plus messages not yet handled (zero when idle)."""
+        """Entities waiting for a commit, plus messages not yet handled or waiting for
+        the follower (zero when idle)."""
         inbox = self.actor_inbox
         queued = inbox.qsize() if isinstance(inbox, queue.Queue) else 0
-        return sum(1 for entity in self.entities.values() if entity.busy) + queued
+        busy = sum(1 for entity in self.entities.values() if entity.busy)
+        return busy + queued + len(self._parked)

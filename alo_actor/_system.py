@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import pykka
 
-from actors import Deliver, EntityHost, SyncReply
+from actors import DEFAULT_LEASE_SECONDS, Deliver, EntityHost, Foreign, Shards, SyncReply
 from alo_actor._aio import AsyncAloSystem
 from alo_actor._clock import Clock, SystemClock
 from alo_actor._errors import InvalidArgument, SystemClosed
@@ -37,6 +38,7 @@ from alo_actor._supervisor import (
     Ask,
     DeliveriesOwed,
     Forget,
+    Lost,
     Recovered,
     Register,
     Unwait,
@@ -55,7 +57,7 @@ from alo_actor.readmodel import (
     purge,
     retention_seconds,
 )
-from eventlog import Durability, EventLog
+from eventlog import Claim, Durability, EventLog, Head, RecordedEvent
 
 _SLICE = 0.5  # how often a blocked caller checks that the system is still open
 
@@ -72,6 +74,7 @@ class AloSystem:
         allowed_callback_hosts: Collection[str] | None = None,
         delivery: DeliveryOptions | None = None,
         retention: float | datetime.timedelta | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         # First: a log this program cannot project is refused before any thread starts.
         ensure_projection(log.path)
@@ -87,7 +90,11 @@ class AloSystem:
         self._timers = Timers(self.clock)
         self._behavior = AloBehavior(self.clock, self._runner, self._timers)
         self._dispatcher = Dispatcher(
-            self.clock, self._timers, self._behavior.delivery_final, delivery or DeliveryOptions()
+            self.clock,
+            self._timers,
+            self._behavior.delivery_final,
+            delivery or DeliveryOptions(),
+            keep=lambda delivery: self._behavior.owns(delivery.alo_id),
         )
         self._behavior.dispatcher = self._dispatcher
         self._closed = False
@@ -98,7 +105,27 @@ class AloSystem:
         self._ref = host_ref
         self._tell = host_ref.tell
         self.aio = AsyncAloSystem(self)
-        self._recover()
+        # Several processes over one log (semantics §8): the shards this one holds, and
+        # the others' writes, read as they commit.
+        self._shards = Shards(
+            log,
+            on_claimed=self._claimed,
+            on_lost=self._lost,
+            executes=lambda: bool(self._behavior.registry),
+            lease_seconds=lease_seconds,
+        )
+        self._behavior.shards = self._shards
+        follower = log.follow(self._foreign)
+        host_ref.proxy().follow(follower.poke).get(timeout=60)
+        self._opening = True
+        try:
+            self._shards.start()  # claims what is free now and recovers it, before returning
+        except BaseException:
+            self._timers.close()
+            self._dispatcher.close()
+            self._stop_engine()
+            raise
+        self._opening = False
         self._auto_purge = (
             None
             if retention is None
@@ -117,6 +144,7 @@ class AloSystem:
         webhook_secret: str | None = None,
         delivery: DeliveryOptions | None = None,
         retention: float | datetime.timedelta | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> AloSystem:
         """Open (creating if needed) the log at ``path`` and restore every ALO in it.
 
@@ -125,6 +153,9 @@ class AloSystem:
         ``webhook_secret`` signs result-URL POSTs (Standard Webhooks); ``delivery``
         tunes their retries. ``retention`` (seconds or a timedelta) purges, on the
         clock, the ALOs that settled longer ago than that (see ``purge``).
+        ``lease_seconds``: how long this process's hold on its share of the ALOs lasts
+        without a heartbeat; another process sharing the log takes them over once it
+        lapses (semantics §8).
         """
         if webhook_secret is not None:
             delivery = replace(delivery or DeliveryOptions(), secret=webhook_secret)
@@ -144,25 +175,42 @@ class AloSystem:
                 allowed_callback_hosts=hosts,
                 delivery=delivery,
                 retention=retention,
+                lease_seconds=lease_seconds,
             )
         except BaseException:
             log.close()
             raise
 
-    def _recover(self) -> None:
+    def _claimed(self, claims: Sequence[Claim]) -> None:
+        """Shards just claimed (at open, or when another process left or died): restore
+        their ALOs. Runs after the claim, so it reads everything committed before it."""
+        shards = {claim.lease.shard for claim in claims}
+        shard_of = self.log.shard_of
         # Both read before the supervisor writes anything: recovering an overdue ALO
         # commits its timeout (and the delivery it owes, dispatched then), and must not
         # be found owed a second time by a query that runs after that commit.
-        owed = self._states(
-            self.log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"])
-        )
-        open_alos = self._states(row[0] for row in self.log.query(OPEN_ALOS))
-        reply = SyncReply()
+        owed_ids = self.log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"])
+        owed = self._states(i for i in owed_ids if shard_of(i) in shards)
+        open_ids = (row[0] for row in self.log.query(OPEN_ALOS))
+        open_alos = self._states(i for i in open_ids if shard_of(i) in shards)
+        # At open the system is not returned before its ALOs are restored.
+        reply = SyncReply() if self._opening else None
         self._tell(Recovered([s for s in open_alos if not s.terminal], reply))
-        reply.result(timeout=60)
+        if reply is not None:
+            reply.result(timeout=60)
         owed_now = [s for s in owed if s.terminal]
         if owed_now:
             self._tell(DeliveriesOwed(owed_now))
+
+    def _lost(self, shards: Collection[int]) -> None:
+        """Another process holds these shards now: stop the attempts running here."""
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._tell(Lost(frozenset(shards)))
+
+    def _foreign(self, events: Sequence[RecordedEvent], head: Head) -> None:
+        """The follower read other processes' commits: the supervisor applies them."""
+        with contextlib.suppress(pykka.ActorDeadError):  # closing
+            self._tell(Foreign(events, head))
 
     def _states(self, ids: Iterable[str]) -> list[AloState]:
         replay, read = self._behavior.replay, self.log.read_stream
@@ -215,6 +263,8 @@ class AloSystem:
         reply = SyncReply()
         self.send(Register(reg, reply))
         reply.result(timeout=60)
+        # A process with handlers takes shards from one without (semantics §8).
+        self._shards.rebalance()
 
     def start(
         self,
@@ -392,6 +442,11 @@ class AloSystem:
         self._dispatcher.wait_idle(self._dispatcher.request_timeout)
         self._quiesce(timeout=10.0)
         self._dispatcher.close()
+        self._stop_engine()
+
+    def _stop_engine(self) -> None:
+        # The leases go first, so that another process takes over the ALOs at once.
+        self._shards.stop(leave=True)
         self._ref.stop(block=True, timeout=30)
         self._runner.close()
         self.log.close()

@@ -104,8 +104,13 @@ class Dispatcher:
         timers: Timers,
         on_final: Callable[[Delivery, bool, str], None],
         options: DeliveryOptions | None = None,
+        *,
+        keep: Callable[[Delivery], bool] | None = None,
     ) -> None:
         options = options or DeliveryOptions()
+        # Asked before each retry: False drops the delivery unreported (another process
+        # holds its ALO now, and delivers it from there).
+        self._keep = keep
         self._clock = clock
         self._timers = timers
         self._on_final = on_final
@@ -202,9 +207,12 @@ class Dispatcher:
 
     def _retry_due(self, job: _Job, done: Callable[[], None]) -> None:
         try:
+            keep = self._keep is None or self._keep(job.delivery)
             with self._lock:
                 self._backing_off -= 1
-                if not self._closed:
+                if not keep:
+                    self._pending -= 1
+                elif not self._closed:
                     self._enqueue(job)
         finally:
             done()

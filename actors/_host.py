@@ -241,9 +241,13 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
 
     def deliver(self, entity_id: str, message: Any) -> None:
         """Handle ``message`` for the entity now, or after its in-flight commit."""
-        if self._parked:  # in order behind the messages waiting for the follower
-            self._parked.append((self._parked[-1][0], Deliver(entity_id, message)))
+        parked = self._parked
+        if parked:  # in order behind the messages waiting for the follower
+            parked.append((parked[-1][0], Deliver(entity_id, message)))
             return
+        self._deliver_now(entity_id, message)
+
+    def _deliver_now(self, entity_id: str, message: Any) -> None:
         entity = self.entities.get(entity_id)
         if entity is None:
             try:
@@ -392,8 +396,11 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._frontier.applied(head)
         parked = self._parked
         covers = self._frontier.covers
+        ready = []
         while parked and covers(parked[0][0]):
-            _, item = parked.popleft()
+            ready.append(parked.popleft()[1])
+        for item in ready:
+            # One that parks again (the log moved on meanwhile) holds back the rest.
             self.deliver(item.entity_id, item.message)
 
     def _apply_foreign(self, entity_id: str, recorded: list[RecordedEvent]) -> None:

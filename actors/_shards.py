@@ -78,7 +78,10 @@ class Shards:
     ``on_claimed(claims)`` and ``on_lost(shards)`` are called on the heartbeat thread
     (and, for the first round, on the thread that calls ``start``); neither may block for
     long. ``executes()`` says whether this member can run the work (entities' effects):
-    members that cannot take shards only when no member can.
+    members that cannot take shards only when no member can. ``busy(shards)`` counts the
+    work still running in those shards: a member giving shards up (to a member joining,
+    or on its way out) waits, up to a grace of half a lease, until it is done, so that
+    the next holder's work never overlaps its own.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Shards:
         on_claimed: Callable[[Sequence[Claim]], None],
         on_lost: Callable[[Collection[int]], None],
         executes: Callable[[], bool] = lambda: True,
+        busy: Callable[[Collection[int]], int] = lambda shards: 0,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         name: str | None = None,
     ) -> None:
@@ -99,6 +103,7 @@ class Shards:
         self._on_claimed = on_claimed
         self._on_lost = on_lost
         self._executes = executes
+        self._busy = busy
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}  # shard -> epoch
         self._heads: dict[int, int] = {}  # shard -> the log's head when it was claimed
@@ -186,6 +191,8 @@ class Shards:
             shards, self._held = list(self._held), {}
         if shards:
             self._on_lost(shards)
+            if leave and self._others:  # someone to hand over to: let them start clean
+                self._drain(shards)
         if leave:
             with contextlib.suppress(Exception):  # a closed log or a failing disk
                 self.log.leave(self.id)
@@ -219,6 +226,7 @@ class Shards:
         return any(lease.owner is None and lease.shard in wanted for lease in leases)
 
     _wanted: frozenset[int] = frozenset()
+    _others = 0  # live members besides this one, at the last round
 
     def _info(self) -> str:
         return json.dumps(
@@ -235,6 +243,7 @@ class Shards:
         seen = self.log.heartbeat(self.id, self._info(), self.lease_seconds)
         valid_until = asked + self.lease_seconds * _VALIDITY
         live = self._live(seen)
+        self._others = len(live) - 1
         candidates = [m.id for m in live if _executes(m)] or [m.id for m in live]
         by_shard = {lease.shard: lease for lease in seen.leases}
         mine = {lease.shard: lease.epoch for lease in seen.leases if lease.owner == self.id}
@@ -256,6 +265,7 @@ class Shards:
                 for shard in release:
                     self._held.pop(shard, None)
             self._on_lost(release)
+            self._drain(release)
             self.log.release(self.id, release)
         if claim and not self._stop.is_set():
             asked = time.monotonic()
@@ -280,6 +290,12 @@ class Shards:
         if stray:
             self.log.release(self.id, stray)
         return lost
+
+    def _drain(self, shards: Collection[int]) -> None:
+        """Wait until the work stopped in ``shards`` has ended, or half a lease passed."""
+        deadline = time.monotonic() + self.lease_seconds / 2
+        while self._busy(shards) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _lose_all(self) -> None:
         with self._lock:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -151,6 +153,9 @@ class AloBehavior:
         self.host: EntityHost[AloState, AloEvent] | None = None
         # Which shards this process holds; set by the system before the first message.
         self.shards: Shards | None = None
+        # Attempts running here (until their outcome is in), by shard.
+        self._running: Counter[int] = Counter()
+        self._running_lock = threading.Lock()
         # Behavior protocol: plain functions, called for every event.
         self.encode: Callable[[AloEvent], NewEvent] = CODEC.encode
         self.evolve: Callable[[AloState | None, AloEvent], AloState] = evolve
@@ -174,6 +179,11 @@ class AloBehavior:
         """The log refused an append made under a lease since moved: it is lost."""
         if self.shards is not None:
             self.shards.fenced(error.shard, error.epoch)
+
+    def running_in(self, shards: Collection[int]) -> int:
+        """Attempts still running here in ``shards`` (stopped ones count until they end)."""
+        with self._running_lock:
+            return sum(self._running[shard] for shard in shards)
 
     def decode(self, recorded: RecordedEvent) -> AloEvent:
         return CODEC.decode(recorded.data)
@@ -435,7 +445,13 @@ class AloBehavior:
         host = self.host
         assert host is not None
 
+        shard = host.log.shard_of(entity.id)
+        with self._running_lock:
+            self._running[shard] += 1
+
         def done(outcome: Outcome) -> None:  # on a worker thread or the handler loop
+            with self._running_lock:
+                self._running[shard] -= 1
             command: Command
             if outcome.error is None:
                 assert outcome.result is not None

@@ -112,6 +112,7 @@ class AloSystem:
             on_claimed=self._claimed,
             on_lost=self._lost,
             executes=lambda: bool(self._behavior.registry),
+            busy=self._behavior.running_in,
             lease_seconds=lease_seconds,
         )
         self._behavior.shards = self._shards

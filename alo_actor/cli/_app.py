@@ -17,6 +17,6 @@ def main() -> None:
     # Imported for their side effect of adding commands to ``app``.
     import alo_actor.cli._alos
     import alo_actor.cli._log  # noqa: F401
-    from alo_actor.cli import _demo, _serve  # noqa: F401
+    from alo_actor.cli import _demo, _serve, _worker  # noqa: F401
 
     app()

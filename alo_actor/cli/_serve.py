@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from actors import DEFAULT_LEASE_SECONDS
 from alo_actor.cli._app import app
 
 if TYPE_CHECKING:
@@ -77,6 +78,13 @@ def serve(
     ] = DEFAULT_MAX_WAIT,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            help="with several processes on one log: how soon another takes over this "
+            "one's ALOs if it dies"
+        ),
+    ] = DEFAULT_LEASE_SECONDS,
 ) -> None:
     """Serve the HTTP API (http.md) until SIGINT or SIGTERM, then shut down cleanly.
 
@@ -95,6 +103,7 @@ def serve(
         allowed_callback_hosts=["loopback", *(allow_callback_host or [])],
         durability=durability.value,
         max_wait=max_wait,
+        lease_seconds=lease_seconds,
     )
     service = asgi.state.service
     config = uvicorn.Config(

@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from actors import DEFAULT_LEASE_SECONDS
 from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
 from alo_actor.http._errors import EXCEPTION_HANDLERS
@@ -30,6 +31,7 @@ def create_app(
     allowed_callback_hosts: Collection[str] = ("loopback",),
     durability: Durability = "normal",
     max_wait: float = DEFAULT_MAX_WAIT,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Litestar:
     """The HTTP API of http.md as an ASGI app (serve it with uvicorn).
 
@@ -43,6 +45,8 @@ def create_app(
         setup: called with the open system before the first request, to register
             handlers (a coroutine function is awaited).
         max_wait: the longest long poll, in seconds, whatever ``wait`` asks.
+        lease_seconds: how long the opened system's hold on its ALOs lasts without a
+            heartbeat, when several processes share the log (``AloSystem.open``).
 
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
@@ -52,7 +56,12 @@ def create_app(
         hosts = list(allowed_callback_hosts)
 
         def open_system() -> AloSystem:
-            return AloSystem.open(path, durability=durability, allowed_callback_hosts=hosts)
+            return AloSystem.open(
+                path,
+                durability=durability,
+                allowed_callback_hosts=hosts,
+                lease_seconds=lease_seconds,
+            )
 
     else:
         open_system = system

@@ -250,6 +250,12 @@ class AloSystem:
                 raise SystemClosed("the ALO system was closed while waiting")
 
     @property
+    def member(self) -> str:
+        """This system's name in the group of processes sharing its log: the ``owner`` of
+        the leases it holds (``system.log.leases()``; semantics §8)."""
+        return self._shards.id
+
+    @property
     def registered_operations(self) -> Collection[str]:
         return self._behavior.registry.keys()
 

@@ -1,4 +1,5 @@
-"""The optional bearer token: every route but ``/healthz`` answers 401 without it."""
+"""The optional bearer token: every route but ``/healthz`` (and routes that check a
+credential of their own, the Nexus ones) answers 401 without it."""
 
 from __future__ import annotations
 

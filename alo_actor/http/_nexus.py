@@ -130,7 +130,7 @@ async def _start(
     nexus_callback = (
         None
         if callback is None
-        else NexusCallback(callback, callback_headers(headers.items()), now + wait)
+        else NexusCallback(callback, callback_headers(headers.multi_items()), now + wait)
     )
     command = start_command(
         request_id,

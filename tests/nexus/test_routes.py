@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import http.client as http_client
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,8 +18,9 @@ import pytest
 
 from alo_actor import SystemClock
 from alo_actor.nexus import operation_token
+from tests.conftest import wait_until
 from tests.http.conftest import Served
-from tests.nexus.conftest import NEXUS_APP
+from tests.nexus.conftest import NEXUS_APP, ServeFactory
 from tests.nexus.support import event_types, gated, marker, release, wait_for_file
 from tests.receiver import Receiver, serving
 
@@ -454,3 +456,39 @@ def test_a_nexus_token_of_its_own_is_the_only_credential_of_the_nexus_routes(
         assert http.get("/v1/alos").status_code == 401
     with separate.client(headers={"Authorization": "Bearer for-temporal"}) as http:
         assert http.get("/v1/alos").status_code == 401
+
+
+def test_a_completion_cut_off_by_a_crash_is_sent_again_after_the_restart(
+    serve: ServeFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    served = serve()
+    held = threading.Event()
+    hook = f"/crash/{uuid.uuid4()}"
+    receiver.plans[hook] = [("block", held, 200)]  # the first POST hangs until released
+    request_id = str(uuid.uuid4())
+    value = gated(tmp_path)
+    with served.client() as http:
+        assert (
+            start(
+                http, "gated", value, request_id=request_id, callback=receiver.url(hook)
+            ).status_code
+            == 201
+        )
+        release(tmp_path, value)
+        receiver.wait_count(hook, 1, "the completion, in flight")
+    served.kill()  # SIGKILL while the POST waits for its answer: nothing recorded
+    held.set()
+    served.start()
+    receiver.wait_count(hook, 2, "the completion, sent again after the restart")
+    first, again = receiver.to(hook)
+    assert (again.headers, again.body) == (first.headers, first.body)
+    assert again.headers["temporal-callback-token"] == CALLBACK_TOKEN
+    with served.client() as http:
+        wait_until(lambda: event_types(http, request_id)[-1] == "DeliveriesFinished")
+        assert event_types(http, request_id) == [
+            "Started",
+            "Completed",
+            "DeliveriesDue",
+            "Delivered",
+            "DeliveriesFinished",
+        ]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -68,6 +70,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="how long the charge takes")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(place(args.address, args.endpoint, args.amount, args.seconds))))
+    sys.stdout.flush()
+    # The SDK's Rust threads may call into Python while the interpreter shuts down,
+    # which aborts it after the work is done (temporalio/sdk-python issue 300): skip
+    # the shutdown.
+    os._exit(0)
 
 
 if __name__ == "__main__":

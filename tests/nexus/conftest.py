@@ -4,36 +4,34 @@ with the Nexus test operations, and Temporal endpoints pointing at them."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
 
 from tests.http.conftest import Served
-from tests.nexus.support import WORKFLOW_WAIT, gated
-from tests.nexus.temporal import TASK_QUEUE, DevServer, WorkerThread
-from tests.nexus.workflows import Call, CallAlo
+from tests.nexus.support import WORKFLOW_WAIT, Call, gated
+from tests.nexus.temporal import TASK_QUEUE, DevServer
 
 NEXUS_APP = "tests.nexus.nexus_app:register"
-STARTED = EventType.EVENT_TYPE_NEXUS_OPERATION_STARTED
+STARTED = "EVENT_TYPE_NEXUS_OPERATION_STARTED"
+COMPLETED = "EVENT_TYPE_NEXUS_OPERATION_COMPLETED"
 
 _endpoints = itertools.count(1)
 
 
 class Temporal:
-    """The dev server and the worker, and what the tests ask of them."""
+    """The dev server, and what the tests ask of it (through the ``temporal`` command)."""
 
-    def __init__(self, server: DevServer, worker: WorkerThread) -> None:
+    def __init__(self, server: DevServer) -> None:
         self.server = server
-        self.worker = worker
 
     def endpoint_for(self, served: Served, secret: str | None = None) -> str:
         """A new Nexus endpoint whose target is ``served``'s ``/nexus``; its name.
@@ -46,43 +44,59 @@ class Temporal:
         self.server.create_endpoint(name, f"http://{credentials}127.0.0.1:{served.port}/nexus")
         return name
 
-    def start(self, call: Call) -> WorkflowHandle[Any, Any]:
-        return self.worker.run(
-            self.worker.client.start_workflow(
-                CallAlo.run,
-                call,
-                id=f"call-{uuid.uuid4()}",
-                task_queue=TASK_QUEUE,
-                execution_timeout=timedelta(seconds=call.timeout + 30),
-            )
+    def start(self, call: Call) -> str:
+        """Start the ``CallAlo`` workflow; its id."""
+        workflow_id = f"call-{uuid.uuid4()}"
+        self.server.command(
+            "workflow",
+            "start",
+            "--type",
+            "CallAlo",
+            "--task-queue",
+            TASK_QUEUE,
+            "--workflow-id",
+            workflow_id,
+            "--execution-timeout",
+            f"{call.timeout + 30:g}s",
+            "--input",
+            json.dumps(dataclasses.asdict(call)),
         )
+        return workflow_id
 
-    def start_gated(
-        self, served: Served, folder: Path, **extra: Any
-    ) -> tuple[WorkflowHandle[Any, Any], dict[str, Any]]:
+    def start_gated(self, served: Served, folder: Path, **extra: Any) -> tuple[str, dict[str, Any]]:
         """A workflow calling ``gated`` on ``served`` (through a new endpoint), once
         Temporal has recorded the operation as started (answered 201); and the input."""
         value = gated(folder, **extra)
-        handle = self.start(Call(self.endpoint_for(served), "gated", value))
-        self.wait_for_event(handle, STARTED)
-        return handle, value
+        workflow_id = self.start(Call(self.endpoint_for(served), "gated", value))
+        self.wait_for_event(workflow_id, STARTED)
+        return workflow_id, value
 
-    def result(self, handle: WorkflowHandle[Any, Any]) -> Any:
-        return self.worker.run(handle.result(), timeout=WORKFLOW_WAIT)
+    def outcome(self, workflow_id: str) -> dict[str, Any]:
+        """Waits for the workflow to close: ``{"status", "result"}`` (or its failure)."""
+        answer: dict[str, Any] = self.server.command(
+            "workflow", "result", "--workflow-id", workflow_id, timeout=WORKFLOW_WAIT, check=False
+        )
+        return answer
 
-    def event_types(self, handle: WorkflowHandle[Any, Any]) -> list[int]:
-        async def fetch() -> list[int]:
-            return [event.event_type async for event in handle.fetch_history_events()]
+    def result(self, workflow_id: str) -> Any:
+        """What the workflow returned (it must complete)."""
+        outcome = self.outcome(workflow_id)
+        assert outcome["status"] == "COMPLETED", outcome
+        return outcome["result"]
 
-        return self.worker.run(fetch())
+    def cancel(self, workflow_id: str) -> None:
+        self.server.command("workflow", "cancel", "--workflow-id", workflow_id)
 
-    def wait_for_event(self, handle: WorkflowHandle[Any, Any], event_type: int) -> None:
+    def event_types(self, workflow_id: str) -> list[str]:
+        history = self.server.command("workflow", "show", "--workflow-id", workflow_id)
+        return [event["eventType"] for event in history["events"]]
+
+    def wait_for_event(self, workflow_id: str, event_type: str) -> None:
         """Until the workflow's history has an event of ``event_type``."""
         deadline = time.monotonic() + WORKFLOW_WAIT
-        while event_type not in self.event_types(handle):
+        while event_type not in self.event_types(workflow_id):
             if time.monotonic() >= deadline:
-                name = EventType.Name(event_type)  # type: ignore[arg-type]
-                raise AssertionError(f"no {name} in the workflow's history")
+                raise AssertionError(f"no {event_type} in the workflow's history")
             time.sleep(0.05)
 
 
@@ -90,11 +104,7 @@ class Temporal:
 def temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Temporal]:
     server = DevServer(tmp_path_factory.mktemp("temporal")).start()
     try:
-        worker = WorkerThread(server.address)
-        try:
-            yield Temporal(server, worker)
-        finally:
-            worker.close()
+        yield Temporal(server)
     finally:
         server.stop()
 
@@ -104,7 +114,7 @@ ServeFactory = Callable[..., Served]
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServeFactory]:
-    """Starts ``alo serve`` with the Nexus test operations (and ``args``); stopped at
+    """Starts ``alo serve`` with the Nexus test operations (and ``args``); killed at
     teardown."""
     started: list[Served] = []
 

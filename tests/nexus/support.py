@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,18 @@ import httpx
 # Longer than tests.conftest.WAIT: a Temporal round trip (start, callback, workflow
 # task) under load.
 WORKFLOW_WAIT = 30.0
+
+
+@dataclass
+class Call:
+    """What the ``CallAlo`` workflow calls: its input (``tests/nexus/workflows.py``
+    takes the same fields)."""
+
+    endpoint: str
+    operation: str
+    input: Any
+    service: str = "alo"
+    timeout: float = 60.0
 
 
 def gated(folder: Path, **extra: Any) -> dict[str, Any]:

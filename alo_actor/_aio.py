@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actors import Deliver, DeliverMany, Reply, bridge_for
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
-from alo_actor._machine import AloState, Command, Pause, Read, Resume
+from alo_actor._machine import AloState, Command, Pause, Read, Resume, Start
 from alo_actor._model import AloInfo, Failure
 from alo_actor._requests import (
     cancel_command,
@@ -178,6 +178,16 @@ class AsyncAloSystem:
             allowed_hosts=system.allowed_callback_hosts,
         )
         return info_of(await self._ask(id, command, INFO))
+
+    async def start_with(self, command: Start) -> tuple[AloState, bool | None]:
+        """Run a Start made by ``start_command``; returns the stored state and whether
+        this call created it.
+
+        Not part of the public API: for the Nexus handler, whose start carries a Nexus
+        callback and whose answer depends on the stored callback's window.
+        """
+        answer: tuple[AloState, bool | None] = await self._ask(command.id, command, INFO)
+        return answer
 
     async def get_info(self, id: str) -> AloInfo:
         return info_of(await self._ask(check_id(id), Read(), INFO))

@@ -24,6 +24,7 @@ from alo_actor._events import (
     DeliveriesFinished,
     DeliveryAbandoned,
     Failed,
+    NexusCallback,
     Paused,
     Resumed,
     Started,
@@ -58,6 +59,7 @@ class AloState(msgspec.Struct, frozen=True, gc=False):
     # Result URLs delivered or abandoned (the rest are still owed, once terminal).
     resolved_urls: tuple[str, ...] = ()
     version: int = 0
+    nexus_callback: NexusCallback | None = None
 
     @property
     def terminal(self) -> bool:
@@ -89,12 +91,15 @@ class Command(msgspec.Struct, frozen=True, gc=False):
 
 
 class Start(Command, frozen=True, gc=False):
+    """``nexus_callback``, when given, is also the last of ``result_urls``."""
+
     id: str
     operation: str | None
     input: msgspec.Raw
     metadata: dict[str, str]
     result_urls: list[str]
     deadline: float | None
+    nexus_callback: NexusCallback | None = None
 
 
 class Read(Command, frozen=True, gc=False):
@@ -196,6 +201,7 @@ def evolve(state: AloState | None, event: AloEvent) -> AloState:
             None,  # failure
             (),  # resolved_urls
             1,  # version
+            event.nexus_callback,  # nexus_callback
         )
     if state is None:
         raise ValueError(f"{type(event).__name__} before Started")
@@ -315,9 +321,33 @@ def decide(state: AloState | None, command: Command, now: float) -> Decision:
     return _owe_deliveries(state, _decide_existing(state, command, now), now)
 
 
+def owed_urls(state: AloState) -> list[str]:
+    """The result URLs that a settled ALO's outcome is owed to: all of them, but a
+    Nexus callback whose start request was answered with the outcome itself."""
+    callback = state.nexus_callback
+    settled_at = state.settled_at
+    if callback is None or settled_at is None or settled_at >= callback.answer_until:
+        return state.result_urls
+    return [url for url in state.result_urls if url != callback.url]
+
+
+def _owes(state: AloState, events: Sequence[AloEvent]) -> bool:
+    """Whether ``events``, which settle the ALO in ``state``, leave its outcome owed
+    to some result URL."""
+    if state.nexus_callback is None:
+        return bool(state.result_urls)
+    settled = fold(events, state)
+    return settled is not None and bool(owed_urls(settled))
+
+
 def _owe_deliveries(state: AloState, decision: Decision, now: float) -> Decision:
-    """An outcome of an ALO with result URLs is recorded as owed in the same append."""
-    if state.result_urls and not state.terminal and _settles(decision.events):
+    """An outcome owed to result URLs is recorded as owed in the same append."""
+    if (
+        state.result_urls
+        and not state.terminal
+        and _settles(decision.events)
+        and _owes(state, decision.events)
+    ):
         return replace(decision, events=(*decision.events, DeliveriesDue(now)))
     return decision
 
@@ -328,8 +358,9 @@ def _settles(events: tuple[AloEvent, ...]) -> bool:
 
 def _create(command: Start, now: float) -> Decision:
     decision = _created(command, now)
-    if command.result_urls and _settles(decision.events):
-        return replace(decision, events=(*decision.events, DeliveriesDue(now)))
+    events = decision.events
+    if command.result_urls and _settles(events) and _owes(evolve(None, events[0]), events[1:]):
+        return replace(decision, events=(*events, DeliveriesDue(now)))
     return decision
 
 
@@ -342,6 +373,7 @@ def _created(command: Start, now: float) -> Decision:
         metadata=command.metadata,
         result_urls=command.result_urls,
         deadline=command.deadline,
+        nexus_callback=command.nexus_callback,
     )
     if command.deadline is not None and command.deadline <= now:
         return Decision(events=(started, TimedOut(at=now)), created=True)
@@ -356,6 +388,7 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
                 and bytes(command.input) == bytes(state.input)
                 and command.metadata == state.metadata
                 and command.result_urls == state.result_urls
+                and _same_callback(command.nexus_callback, state.nexus_callback)
             ):
                 return Decision(created=False)
             return Decision(
@@ -411,12 +444,15 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
 
 def _record_delivery(state: AloState, command: RecordDelivery, now: float) -> Decision:
     url = command.url
-    if not state.terminal or url not in state.result_urls or url in state.resolved_urls:
+    if not state.terminal:
+        return UNCHANGED
+    urls = owed_urls(state)
+    if url not in urls or url in state.resolved_urls:
         return UNCHANGED
     record: AloEvent = (
         Delivered(now, url) if command.delivered else DeliveryAbandoned(now, url, command.reason)
     )
-    owed = set(state.result_urls) - set(state.resolved_urls) - {url}
+    owed = set(urls) - set(state.resolved_urls) - {url}
     if owed:
         return Decision(events=(record,))
     return Decision(events=(record, DeliveriesFinished(now)))
@@ -430,6 +466,14 @@ def _attempt_due(state: AloState, now: float, attempt_lost: bool = False) -> boo
     )
 
 
+def _same_callback(given: NexusCallback | None, stored: NexusCallback | None) -> bool:
+    """The same Nexus callback: its window is not compared (a retry of the start
+    request comes later, so its window would end later)."""
+    if given is None or stored is None:
+        return given is stored
+    return given.url == stored.url and given.headers == stored.headers
+
+
 def _difference(state: AloState, command: Start) -> str:
     if command.operation != state.operation:
         return f"operation ({state.operation!r}, not {command.operation!r})"
@@ -437,4 +481,6 @@ def _difference(state: AloState, command: Start) -> str:
         return "input"
     if command.metadata != state.metadata:
         return "metadata"
-    return "result URLs"
+    if command.result_urls != state.result_urls:
+        return "result URLs"
+    return "Nexus callback"

@@ -55,7 +55,7 @@ from alo_actor._machine import (
 )
 from alo_actor._model import AloInfo, Status
 from alo_actor._timers import Timers
-from alo_actor.delivery import Delivery, Dispatcher, outcome_delivery
+from alo_actor.delivery import Delivery, Dispatcher, owed_deliveries
 from alo_actor.readmodel import project
 from eventlog import Fenced, NewEvent, RecordedEvent
 
@@ -469,11 +469,8 @@ class AloBehavior:
         """POST the outcome to every result URL it is still owed to."""
         dispatcher = self.dispatcher
         assert dispatcher is not None
-        info = state.info()
-        result = msgspec.msgpack.decode(state.result) if state.result is not None else None
-        for url in state.result_urls:
-            if url not in state.resolved_urls:
-                dispatcher.dispatch(outcome_delivery(info, result, url))
+        for delivery in owed_deliveries(state):
+            dispatcher.dispatch(delivery)
 
     def delivery_final(self, delivery: Delivery, delivered: bool, reason: str) -> None:
         """The dispatcher is done with one URL (on its thread): record it in the log."""

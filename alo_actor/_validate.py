@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -18,9 +19,29 @@ MAX_METADATA_PAIRS = 64
 MAX_METADATA_TEXT = 4096
 MAX_RESULT_URLS = 8
 MAX_URL_LENGTH = 2048
+MAX_CALLBACK_HEADERS = 16
+MAX_CALLBACK_HEADER_BYTES = 16 * 1024
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _encoder = msgspec.msgpack.Encoder()
+# RFC 9110's token characters: what a header name may be made of.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Visible ASCII, spaces and tabs inside (or nothing): a value the delivery sends as it is.
+_HEADER_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?")
+# Headers a callback may not set: the delivery's own, and those of the HTTP framing.
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
 
 
 def check_id(alo_id: Any) -> str:
@@ -129,3 +150,33 @@ def check_timeout(timeout: Any, what: str = "timeout") -> float | None:
     if not math.isfinite(timeout):
         raise InvalidArgument(f"{what} must be finite")
     return float(timeout)
+
+
+def check_callback_headers(headers: Any) -> dict[str, str]:
+    """Headers that a result URL is sent with the outcome: names of token characters,
+    values of visible ASCII, none of the delivery's own (``Content-Type``, the
+    ``Nexus-Operation-*`` and signature headers, the HTTP framing)."""
+    if not isinstance(headers, Mapping):
+        raise InvalidArgument("callback headers must be a mapping of strings to strings")
+    if len(headers) > MAX_CALLBACK_HEADERS:
+        raise InvalidArgument(
+            f"{len(headers)} callback headers, over the limit of {MAX_CALLBACK_HEADERS}"
+        )
+    size = 0
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise InvalidArgument(f"callback header name {name!r} is not an HTTP token")
+        lowered = name.lower()
+        if lowered in _RESERVED_HEADERS or lowered.startswith("nexus-operation-"):
+            raise InvalidArgument(f"callback header {name!r} is set by the delivery itself")
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise InvalidArgument(
+                f"callback header {name!r} must have a value of visible ASCII characters "
+                "(spaces and tabs only inside)"
+            )
+        size += len(name) + len(value)
+    if size > MAX_CALLBACK_HEADER_BYTES:
+        raise InvalidArgument(
+            f"callback headers are {size} bytes, over the {MAX_CALLBACK_HEADER_BYTES}-byte limit"
+        )
+    return dict(headers)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from alo_actor._system import AloSystem
 
 DEFAULT_MAX_WAIT = 60.0  # as alo_actor.http's: repeated so that --help imports no Litestar
+DEFAULT_NEXUS_SERVICE = "alo"  # as NexusOptions', likewise
+DEFAULT_NEXUS_WAIT = 0.5
 
 # uvicorn's exit status when the app's startup failed (the log would not open, --app raised).
 STARTUP_FAILURE = 3
@@ -76,6 +78,26 @@ def serve(
     max_wait: Annotated[
         float, typer.Option(help="the longest long poll in seconds, whatever wait= asks")
     ] = DEFAULT_MAX_WAIT,
+    nexus_service: Annotated[
+        str, typer.Option(help="the Nexus service served at /nexus/{service}/{operation}")
+    ] = DEFAULT_NEXUS_SERVICE,
+    nexus_wait: Annotated[
+        float,
+        typer.Option(
+            help="seconds a Nexus start waits for the outcome before answering 201 "
+            "(an outcome within it is the answer)"
+        ),
+    ] = DEFAULT_NEXUS_WAIT,
+    nexus_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ALO_NEXUS_TOKEN",
+            help="the credential of the Nexus routes (HTTP Basic password, e.g. the "
+            "user info of a Temporal endpoint's target URL, or a bearer token); "
+            "default: --token",
+            show_default=False,
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
     lease_seconds: Annotated[
@@ -93,9 +115,13 @@ def serve(
     """
     import uvicorn
 
-    from alo_actor.http import create_app
+    from alo_actor.http import NexusOptions, create_app
 
     setup = None if app_ref is None else load_setup(app_ref)
+    try:
+        nexus = NexusOptions(service=nexus_service, wait=nexus_wait, token=nexus_token or None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--nexus-service/--nexus-wait") from exc
     asgi = create_app(
         str(db),
         token=token or None,
@@ -104,6 +130,7 @@ def serve(
         durability=durability.value,
         max_wait=max_wait,
         lease_seconds=lease_seconds,
+        nexus=nexus,
     )
     service = asgi.state.service
     config = uvicorn.Config(

@@ -16,6 +16,8 @@ from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
+from alo_actor.http._nexus import PREFIX as NEXUS_PREFIX
+from alo_actor.http._nexus import NexusOptions, nexus_router
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
 from eventlog import Durability
@@ -32,6 +34,7 @@ def create_app(
     durability: Durability = "normal",
     max_wait: float = DEFAULT_MAX_WAIT,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    nexus: NexusOptions | None = NexusOptions(),  # noqa: B008  (frozen: shared safely)
 ) -> Litestar:
     """The HTTP API of http.md as an ASGI app (serve it with uvicorn).
 
@@ -47,6 +50,9 @@ def create_app(
         max_wait: the longest long poll, in seconds, whatever ``wait`` asks.
         lease_seconds: how long the opened system's hold on its ALOs lasts without a
             heartbeat, when several processes share the log (``AloSystem.open``).
+        nexus: the Nexus routes under ``/nexus`` (``None``: none). They want
+            ``nexus.token`` (else ``token``) as HTTP Basic password or bearer token,
+            never the bearer token alone when ``nexus.token`` is set.
 
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
@@ -77,13 +83,18 @@ def create_app(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
         )
         openapi.security = [{"bearer": []}]
+    routes = list(ROUTES)
+    open_prefix = None
+    if nexus is not None:
+        routes.append(nexus_router(nexus, token))
+        open_prefix = NEXUS_PREFIX + "/"  # the Nexus routes check their own credential
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=routes,
         state=State({"service": service}),
         on_startup=[service.open],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        middleware=[bearer_auth(token)] if token is not None else [],
+        middleware=[bearer_auth(token, open_prefix=open_prefix)] if token is not None else [],
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
     )

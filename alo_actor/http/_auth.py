@@ -1,4 +1,5 @@
-"""The optional bearer token: every route but ``/healthz`` answers 401 without it."""
+"""The optional bearer token: every route but ``/healthz`` (and routes that check a
+credential of their own, the Nexus ones) answers 401 without it."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 OPEN_PATHS = frozenset({"/healthz"})
 
 
-def bearer_auth(token: str) -> Callable[[ASGIApp], ASGIApp]:
-    """A Litestar middleware factory that demands ``Authorization: Bearer <token>``."""
+def bearer_auth(token: str, open_prefix: str | None = None) -> Callable[[ASGIApp], ASGIApp]:
+    """A Litestar middleware factory that demands ``Authorization: Bearer <token>``,
+    except on ``/healthz`` and on paths under ``open_prefix`` (routes that check
+    credentials of their own)."""
     expected = token.encode()
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == ScopeType.HTTP and scope["path"] not in OPEN_PATHS:
+            path = scope["path"]
+            if (
+                scope["type"] == ScopeType.HTTP
+                and path not in OPEN_PATHS
+                and (open_prefix is None or not path.startswith(open_prefix))
+            ):
                 presented = _bearer(scope)
                 # compare_digest: the time taken must not tell how much of a guess was right.
                 if presented is None or not hmac.compare_digest(presented, expected):

@@ -205,6 +205,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._parked: deque[tuple[Head, Deliver]] = deque()
         self._frontier = log.frontier
         self._poke: Callable[[], None] = lambda: None
+        self._head: Head | None = None  # the log's head as read for the current message
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
@@ -220,6 +221,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
     # -- messages --------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        # Every request in this message was made before it is handled: one look at the
+        # log's head, when the first of them needs it, serves them all (see _fresh).
+        self._head = None
         kind = type(message)
         if kind is DeliverMany:
             deliver = self.deliver
@@ -368,7 +372,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
     def _fresh(self, entity: Entity[S], message: Any) -> bool:
         """Whether this process has seen every event committed before now, anywhere; if
         not, the message waits (parked) for the follower and is handled again then."""
-        head = self.log.head()
+        head = self._head
+        if head is None:
+            head = self._head = self.log.head()
         if self._frontier.covers(head):
             return True
         parked = self._parked

@@ -51,13 +51,18 @@ _running_lock = threading.Lock()
 
 
 def _start_ticks(pid: int) -> int | None:
-    """When the process ``pid`` started (clock ticks since boot), None if it is gone."""
+    """When the process ``pid`` started (clock ticks since boot), None if it is gone, or
+    has ended and waits only to be reaped (a zombie: it runs nothing any more)."""
     try:
-        stat = open(f"/proc/{pid}/stat", "rb").read()  # noqa: SIM115
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
     except OSError:
         return None
     # The command name is in parentheses and may hold spaces: split after it.
-    return int(stat.rsplit(b")", 1)[1].split()[19])
+    fields = stat.rsplit(b")", 1)[1].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
 
 
 _SELF_TICKS = _start_ticks(os.getpid())
@@ -218,14 +223,18 @@ class Shards:
                     self._lose_all()
 
     def _claimable(self) -> bool:
-        """Whether a shard this member should hold has just been released (a read)."""
-        wanted = self._wanted
-        if not wanted:
-            return False
+        """Whether a round should run now, not at the next heartbeat (a read): a shard
+        this member should hold was released, or a holder on this host has died."""
         leases = self.log.leases()
-        return any(lease.owner is None and lease.shard in wanted for lease in leases)
+        wanted = self._wanted
+        if any(lease.owner is None and lease.shard in wanted for lease in leases):
+            return True
+        known = self._known
+        holders = {lease.owner for lease in leases} - {None, self.id}
+        return any(h in known and not _alive(known[h]) for h in holders)
 
     _wanted: frozenset[int] = frozenset()
+    _known: dict[str, Member] = {}  # noqa: RUF012  (replaced whole, never changed)
     _others = 0  # live members besides this one, at the last round
 
     def _info(self) -> str:
@@ -244,6 +253,7 @@ class Shards:
         valid_until = asked + self.lease_seconds * _VALIDITY
         live = self._live(seen)
         self._others = len(live) - 1
+        self._known = {member.id: member for member in seen.members}
         candidates = [m.id for m in live if _executes(m)] or [m.id for m in live]
         by_shard = {lease.shard: lease for lease in seen.leases}
         mine = {lease.shard: lease.epoch for lease in seen.leases if lease.owner == self.id}

@@ -13,10 +13,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
+from alo_actor.http._changes import HeadWatch
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
+from alo_actor.http.console import CONSOLE_PATH, console_routes
 from eventlog import Durability
 
 DEFAULT_MAX_WAIT = 60.0
@@ -69,12 +71,12 @@ def create_app(
         )
         openapi.security = [{"bearer": []}]
     return Litestar(
-        route_handlers=ROUTES,
-        state=State({"service": service}),
+        route_handlers=[*ROUTES, *console_routes(token)],
+        state=State({"service": service, "changes": HeadWatch(service)}),
         on_startup=[service.open],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        middleware=[bearer_auth(token)] if token is not None else [],
+        middleware=[bearer_auth(token, self_guarded=[CONSOLE_PATH])] if token is not None else [],
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
     )

@@ -1,9 +1,13 @@
-"""The optional bearer token: every route but ``/healthz`` answers 401 without it."""
+"""The optional bearer token: every route but ``/healthz`` answers 401 without it.
+
+The console (under ``/ui``) is let through: its routes check the token themselves,
+taken from its session cookie or from this header.
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
@@ -12,14 +16,23 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 OPEN_PATHS = frozenset({"/healthz"})
 
 
-def bearer_auth(token: str) -> Callable[[ASGIApp], ASGIApp]:
-    """A Litestar middleware factory that demands ``Authorization: Bearer <token>``."""
+def bearer_auth(token: str, *, self_guarded: Collection[str] = ()) -> Callable[[ASGIApp], ASGIApp]:
+    """A Litestar middleware factory that demands ``Authorization: Bearer <token>``.
+
+    Paths at or under a prefix in ``self_guarded`` pass: their routes guard themselves.
+    """
     expected = token.encode()
+    prefixes = tuple(self_guarded)
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == ScopeType.HTTP and scope["path"] not in OPEN_PATHS:
-                presented = _bearer(scope)
+            path = scope["path"]
+            if (
+                scope["type"] == ScopeType.HTTP
+                and path not in OPEN_PATHS
+                and not _under(path, prefixes)
+            ):
+                presented = bearer_credentials(scope)
                 # compare_digest: the time taken must not tell how much of a guess was right.
                 if presented is None or not hmac.compare_digest(presented, expected):
                     raise NotAuthorizedException(
@@ -33,7 +46,12 @@ def bearer_auth(token: str) -> Callable[[ASGIApp], ASGIApp]:
     return middleware
 
 
-def _bearer(scope: Scope) -> bytes | None:
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def bearer_credentials(scope: Scope) -> bytes | None:
+    """The credentials of an ``Authorization: Bearer`` header, if the request has one."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, credentials = value.partition(b" ")

@@ -19,7 +19,7 @@ from typing import Annotated
 import msgspec
 from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from alo_actor._errors import InvalidArgument, NotFound
@@ -293,12 +293,14 @@ async def stream_changes(
     request: AnyRequest,
     after: Annotated[
         int | None,
-        Parameter(ge=0, description="a log position: the changes after it (default: from now)"),
+        QueryParameter(
+            ge=0, description="a log position: the changes after it (default: from now)"
+        ),
     ] = None,
     alo_id: Annotated[
         str | None,
-        Parameter(
-            query="id",
+        QueryParameter(
+            name="id",
             min_length=1,
             max_length=MAX_ID_LENGTH,
             description="only the changes of the ALO with this id",
@@ -306,8 +308,8 @@ async def stream_changes(
     ] = None,
     last_event_id: Annotated[
         str | None,
-        Parameter(
-            header="Last-Event-ID",
+        HeaderParameter(
+            name="Last-Event-ID",
             description="the last position received: resume after it (EventSource sends it)",
         ),
     ] = None,

@@ -48,8 +48,14 @@ def test_the_list_shows_the_alos_started_through_the_api(
 ) -> None:
     team = fresh("team")
     external, greeted = fresh("order"), fresh("greet")
+    paused, failed, cancelled = fresh("invoice"), fresh("refund"), fresh("export")
     start(api, external, metadata={"team": team})
     start(api, greeted, operation="greeting", input={"name": "Ada"})
+    for alo_id in (paused, failed, cancelled):
+        start(api, alo_id, metadata={"team": "billing", "region": "eu"})
+    assert api.post(f"/v1/alos/{paused}/pause").status_code == 200
+    assert api.post(f"/v1/alos/{failed}/fail", json={"message": "card declined"}).status_code == 200
+    assert api.post(f"/v1/alos/{cancelled}/cancel", json={}).status_code == 200
     assert api.get(f"/v1/alos/{greeted}/result", params={"wait": "10s"}).status_code == 200
 
     page.goto(f"{server.base_url}/ui")
@@ -59,10 +65,14 @@ def test_the_list_shows_the_alos_started_through_the_api(
     expect(row(page, external).locator("td.metadata")).to_have_text(f"team={team}")
     expect(row(page, greeted).locator("td").nth(1)).to_have_text("completed")
     expect(row(page, greeted).locator("td").nth(2)).to_have_text("greeting")
+    expect(row(page, greeted).locator("td.time").nth(1)).not_to_have_text("-")
+    for alo_id, status in ((paused, "paused"), (failed, "failed"), (cancelled, "cancelled")):
+        expect(row(page, alo_id).locator("td").nth(1)).to_have_text(status)
     everything = api.get("/v1/alos", params={"limit": 1000}).json()["alos"]
     expect(page.locator('.count[data-status="all"]')).to_have_text(str(len(everything)))
-    running = [alo for alo in everything if alo["status"] == "running"]
-    expect(page.locator('.count[data-status="running"]')).to_have_text(str(len(running)))
+    for status in ("running", "paused", "completed", "failed", "cancelled", "timed_out"):
+        expected = sum(alo["status"] == status for alo in everything)
+        expect(page.locator(f'.count[data-status="{status}"]')).to_have_text(str(expected))
     expect(page.locator("#live-state")).to_have_text("live")
     page.screenshot(path=screenshots / "list.png", full_page=True)
 

@@ -129,10 +129,10 @@ def console_guard(connection: AnyConnection, handler: BaseRouteHandler) -> None:
     """The guard of every console route but signing in: signed in, and, for anything
     but a read, from the console's own origin."""
     access: Access = handler.opt["console"]
-    if connection.scope.get("method", "GET") not in _SAFE_METHODS and not same_origin(connection):
-        raise CrossSiteRefused("a request from another origin may not change anything here")
     if not access.signed_in(connection):
         raise SignInRequired
+    if connection.scope.get("method", "GET") not in _SAFE_METHODS and not same_origin(connection):
+        raise CrossSiteRefused("a request from another origin may not change anything here")
 
 
 def origin_guard(connection: AnyConnection, _: BaseRouteHandler) -> None:

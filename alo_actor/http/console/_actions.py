@@ -7,13 +7,12 @@ reason and the status code the API would give.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
 from litestar import Response, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect
 
 from alo_actor._errors import AloError, InvalidArgument, NotFound
@@ -24,7 +23,7 @@ from alo_actor.http.console._errors import status_of_error
 from alo_actor.http.console._pages import detail_page
 from alo_actor.http.console._views import metadata_pairs
 
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Form = URLEncodedBody[dict[str, str]]
 
 
 def _json_field(form: dict[str, str], name: str, *, required: bool) -> Any:
@@ -65,7 +64,9 @@ async def _act(request: AnyRequest, alo_id: str, verb: str, form: dict[str, str]
 
 
 @post("/alos/{alo_id:str}/{verb:str}", guards=[console_guard], status_code=303)
-async def act(request: AnyRequest, alo_id: str, verb: str, data: Form) -> Response[Any]:
+async def act(
+    request: AnyRequest, alo_id: FromPath[str], verb: FromPath[str], data: Form
+) -> Response[Any]:
     """Apply ``verb`` to the ALO and show its page again."""
     access_of(request).check_csrf(data.get(CSRF_FIELD))
     try:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from alo_actor._errors import InvalidArgument, NotFound
@@ -87,7 +87,7 @@ async def detail_page(
 
 
 @get("/alos/{alo_id:str}", guards=[console_guard])
-async def alo_page(request: AnyRequest, alo_id: str) -> Response[str]:
+async def alo_page(request: AnyRequest, alo_id: FromPath[str]) -> Response[str]:
     """One ALO: its info, input, outcome, attempts, deliveries and timeline."""
     return await detail_page(request, alo_id)
 
@@ -114,9 +114,9 @@ async def lifetimes(request: AnyRequest) -> Response[bytes]:
 @get("/changes", guards=[console_guard])
 async def changes(
     request: AnyRequest,
-    after: Annotated[int | None, Parameter(ge=0)] = None,
-    alo_id: Annotated[str | None, Parameter(query="id", min_length=1)] = None,
-    last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID")] = None,
+    after: Annotated[int | None, QueryParameter(ge=0)] = None,
+    alo_id: Annotated[str | None, QueryParameter(name="id", min_length=1)] = None,
+    last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
 ) -> Stream:
     """``/v1/changes`` for the console's pages (it shares their cookie)."""
     return change_response(request, after, last_event_id, alo_id)

@@ -77,7 +77,8 @@ def page(
     html = _environment.get_template(template).render(
         csrf_field=CSRF_FIELD,
         csrf_token=access.csrf_token,
-        signed=access.token is not None,
+        # Sign out only where there is something to sign out of.
+        signed_in=access.token is not None and access.signed_in(request),
         **context,
     )
     return Response(

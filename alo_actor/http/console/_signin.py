@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from alo_actor.http._service import AnyRequest
@@ -28,7 +29,7 @@ def console_target(text: str | None) -> str:
 
 
 @get("/login", guards=[origin_guard])
-async def login_page(request: AnyRequest, next: str | None = None) -> Response[Any]:
+async def login_page(request: AnyRequest, next: FromQuery[str | None] = None) -> Response[Any]:
     """The token form (or, when no token is needed or the browser has signed in, onwards)."""
     access = access_of(request)
     target = console_target(next)

@@ -13,7 +13,8 @@ the log moved. Reads of the log run in worker threads, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import msgspec
@@ -37,6 +38,8 @@ KEEPALIVE = 5.0  # seconds of quiet before a comment line is sent
 BATCH = 500  # events read (and their ALOs looked up) at a time
 RETRY_MS = 2000  # the reconnection delay suggested to EventSource clients
 EVENT_STREAM = "text/event-stream"
+
+logger = logging.getLogger("alo_actor.http")
 
 
 class ChangeBody(msgspec.Struct, frozen=True):
@@ -63,20 +66,14 @@ class HeadWatch:
     A shutdown (``Service.begin_shutdown``) cancels the poller, which ends every wait.
     """
 
-    def __init__(self, service: Service, read_head: Callable[[], int] | None = None) -> None:
+    def __init__(self, service: Service) -> None:
         self._service = service
-        self._read_head = read_head
         self._head = -1
         self._tick = asyncio.Event()
         self._waiting = 0
         self._poller: asyncio.Task[None] | None = None
         self._stopped = False
         self.streams = 0  # the change streams open now (each counts itself in and out)
-
-    @property
-    def waiting(self) -> int:
-        """How many streams are waiting now (for tests and metrics)."""
-        return self._waiting
 
     async def wait_past(self, position: int, timeout: float) -> int | None:
         """The log's last position once it is past ``position``; ``None`` after ``timeout``
@@ -112,7 +109,7 @@ class HeadWatch:
         self._poller = poller
 
     async def _poll(self) -> None:
-        read_head = self._read_head or self._service.system.log.last_position
+        read_head = self._service.system.log.last_position
         task = asyncio.current_task()
         assert task is not None
         try:
@@ -128,6 +125,11 @@ class HeadWatch:
             if not self._service.interrupted(task):
                 raise
             self._stop()
+        except Exception:
+            # The log cannot be read (it is closing): the streams, woken, read it
+            # themselves and end with the error; the next wait starts a new poller.
+            logger.exception("the changes feed could not read the log's last position")
+            self._wake()
         finally:
             self._poller = None
             self._service.untrack_poll(task)

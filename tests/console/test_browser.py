@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,27 +10,20 @@ import httpx
 import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect
 
+from tests.console.support import alo_serve, fresh
 from tests.http.conftest import GREETING_APP, Served
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(tmp_path_factory.mktemp("console") / "alo.db", ["--app", GREETING_APP])
-    served.start()
-    try:
+    with alo_serve(tmp_path_factory.mktemp("console"), "--app", GREETING_APP) as served:
         yield served
-    finally:
-        served.stop()
 
 
 @pytest.fixture(scope="module")
 def api(server: Served) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
-
-
-def fresh(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def start(api: httpx.Client, alo_id: str, **fields: object) -> None:

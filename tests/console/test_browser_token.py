@@ -4,7 +4,6 @@ token once, and a form on another origin cannot make it act."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.console.support import alo_serve, fresh
 from tests.http.conftest import GREETING_APP, Served
 
 TOKEN = "s3cret-console-token"
@@ -20,15 +20,9 @@ TOKEN = "s3cret-console-token"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(
-        tmp_path_factory.mktemp("console-token") / "alo.db",
-        ["--app", GREETING_APP, "--token", TOKEN],
-    )
-    served.start()
-    try:
+    folder = tmp_path_factory.mktemp("console-token")
+    with alo_serve(folder, "--app", GREETING_APP, "--token", TOKEN) as served:
         yield served
-    finally:
-        served.stop()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +122,7 @@ def test_a_form_on_another_origin_cannot_cancel(
     page: Page, server: Served, api: httpx.Client, attacker: Attacker
 ) -> None:
     sign_in(page, server)
-    alo_id = f"order-{uuid.uuid4().hex[:8]}"
+    alo_id = fresh("order")
     assert api.post("/v1/alos", json={"id": alo_id}).status_code == 201
     page.goto(f"{server.base_url}/ui/alos/{alo_id}")
     csrf = page.locator('.action-cancel input[name="csrf"]').get_attribute("value")
@@ -157,10 +151,14 @@ def test_the_console_s_own_form_still_works_after_signing_in(
     page: Page, server: Served, api: httpx.Client
 ) -> None:
     sign_in(page, server)
-    alo_id = f"order-{uuid.uuid4().hex[:8]}"
+    alo_id = fresh("order")
     assert api.post("/v1/alos", json={"id": alo_id}).status_code == 201
     page.goto(f"{server.base_url}/ui/alos/{alo_id}")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#status")).to_have_text("paused")
     assert api.get(f"/v1/alos/{alo_id}").json()["status"] == "paused"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#status")).to_have_text("running")
+    assert api.get(f"/v1/alos/{alo_id}").json()["status"] == "running"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from alo_actor.http import create_app
 from alo_actor.http._changes import KEEPALIVE
 from tests.conftest import wait_until
 from tests.console.sse import Frame, changes, frames
+from tests.console.support import alo_serve, fresh
 from tests.http.conftest import GREETING_APP, Served, free_port
 from tests.http.support import failure_of
 
@@ -27,22 +27,14 @@ READ_TIMEOUT = KEEPALIVE + 10.0  # a quiet stream sends a comment well within th
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(tmp_path_factory.mktemp("changes") / "alo.db", ["--app", GREETING_APP])
-    served.start()
-    try:
+    with alo_serve(tmp_path_factory.mktemp("changes"), "--app", GREETING_APP) as served:
         yield served
-    finally:
-        served.stop()
 
 
 @pytest.fixture
 def http(server: Served) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=httpx.Timeout(10, read=READ_TIMEOUT)) as c:
         yield c
-
-
-def fresh() -> str:
-    return f"alo-{uuid.uuid4().hex[:10]}"
 
 
 def opening(stream: Iterator[Frame]) -> int:

@@ -3,17 +3,25 @@ signing in with a token (the browser tests show the same from a page)."""
 
 from __future__ import annotations
 
+import datetime
+import html
 import re
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
+import markupsafe
 import pytest
 
+from alo_actor._clock import SystemClock
 from alo_actor.http import console
+from alo_actor.http.console._views import PAGE_SIZE
+from tests.conftest import wait_until
+from tests.console.support import alo_serve, fresh
 from tests.http.conftest import GREETING_APP, Served
+from tests.receiver import serving
 
 TOKEN = "console-http-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -21,22 +29,14 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(tmp_path_factory.mktemp("console-open") / "alo.db", ["--app", GREETING_APP])
-    served.start()
-    try:
+    with alo_serve(tmp_path_factory.mktemp("console-open"), "--app", GREETING_APP) as served:
         yield served
-    finally:
-        served.stop()
 
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(tmp_path_factory.mktemp("console-token") / "alo.db", ["--token", TOKEN])
-    served.start()
-    try:
+    with alo_serve(tmp_path_factory.mktemp("console-token"), "--token", TOKEN) as served:
         yield served
-    finally:
-        served.stop()
 
 
 @pytest.fixture
@@ -45,10 +45,6 @@ def ui(open_server: Served) -> Iterator[httpx.Client]:
     origin = {"Origin": open_server.base_url}
     with open_server.client(headers=origin, follow_redirects=False) as client:
         yield client
-
-
-def fresh() -> str:
-    return f"alo-{uuid.uuid4().hex[:10]}"
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -273,3 +269,73 @@ def test_the_package_ships_the_templates_and_assets() -> None:
     for name in ("base.html", "list.html", "detail.html", "log.html", "login.html"):
         assert (root / "templates" / name).is_file()
     assert (console.STATIC / "htmx.LICENSE.txt").read_text().startswith("Zero-Clause BSD")
+
+
+def test_the_list_pages_with_a_cursor(ui: httpx.Client) -> None:
+    batch = fresh()
+    ids = [f"{batch}-{n:02}" for n in range(PAGE_SIZE + 5)]
+    for alo_id in ids:
+        assert (
+            ui.post("/v1/alos", json={"id": alo_id, "metadata": {"batch": batch}}).status_code
+            == 201
+        )
+    first = ui.get("/ui", params={"metadata": f"batch={batch}"})
+    assert re.findall(r'<tr data-id="([^"]+)"', first.text) == ids[:PAGE_SIZE]
+    (next_page,) = re.findall(r'href="([^"]+)" rel="next"', first.text)
+    second = ui.get(html.unescape(next_page))
+    assert re.findall(r'<tr data-id="([^"]+)"', second.text) == ids[PAGE_SIZE:]
+    assert 'rel="next"' not in second.text
+    assert "first page" in second.text
+
+
+def test_the_list_filters_on_a_time_range(ui: httpx.Client) -> None:
+    alo_id = fresh()
+    created = ui.post("/v1/alos", json={"id": alo_id, "metadata": {"range": alo_id}}).json()
+    moment = datetime.datetime.fromisoformat(created["created_at"])
+    pairs = {"metadata": f"range={alo_id}"}
+
+    def shown(**bounds: str) -> list[str]:
+        page = ui.get("/ui", params={**pairs, **bounds})
+        assert page.status_code == 200, page.text
+        return re.findall(r'<tr data-id="([^"]+)"', page.text)
+
+    second = datetime.timedelta(seconds=1)
+    # What a datetime-local field sends (no offset: the console shows UTC), or RFC 3339.
+    local = "%Y-%m-%dT%H:%M:%S"
+    assert shown(created_after=(moment - second).strftime(local)) == [alo_id]
+    assert shown(created_after=(moment + second).strftime(local)) == []
+    assert shown(created_before=(moment + second).isoformat()) == [alo_id]
+    assert shown(created_before=(moment - second).isoformat()) == []
+
+
+def test_odd_ids_survive_the_console_s_links_and_forms(ui: httpx.Client) -> None:
+    tag = fresh()
+    alo_id = f'{tag}?a#b%c&d<e>"f'
+    assert ui.post("/v1/alos", json={"id": alo_id, "metadata": {"tag": tag}}).status_code == 201
+    quoted = quote(alo_id, safe="")
+    assert f'href="/ui/alos/{quoted}"' in ui.get("/ui", params={"metadata": f"tag={tag}"}).text
+    page = ui.get(f"/ui/alos/{quoted}")
+    assert page.status_code == 200
+    assert f'<span class="id">{markupsafe.escape(alo_id)}</span>' in page.text
+    done = ui.post(f"/ui/alos/{quoted}/cancel", data={"csrf": csrf_of(page)})
+    assert (done.status_code, done.headers["location"]) == (303, f"/ui/alos/{quoted}")
+    assert ui.get(f"/v1/alos/{quoted}").json()["status"] == "cancelled"
+
+
+def test_the_alo_page_shows_each_result_url_s_delivery(ui: httpx.Client) -> None:
+    alo_id = fresh()
+    with serving(SystemClock()) as receiver:
+        hook = receiver.url("/hook")
+        assert ui.post("/v1/alos", json={"id": alo_id, "result_urls": [hook]}).status_code == 201
+        rows = re.compile(r'<td class="url">([^<]+)</td><td>([^<]+)</td>')
+        assert rows.findall(ui.get(f"/ui/alos/{alo_id}").text) == [(hook, "not due")]
+        assert ui.post(f"/v1/alos/{alo_id}/complete", json={"result": 1}).status_code == 200
+        receiver.wait_count("/hook", 1, "the outcome's POST")
+
+        def delivered() -> bool:
+            return rows.findall(ui.get(f"/ui/alos/{alo_id}").text) == [(hook, "delivered")]
+
+        wait_until(delivered, what="the delivery to be recorded")
+    events = re.findall(r'<td class="event">([A-Za-z]+)</td>', ui.get(f"/ui/alos/{alo_id}").text)
+    assert events[:3] == ["Started", "Completed", "DeliveriesDue"]
+    assert "Delivered" in events

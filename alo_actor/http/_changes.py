@@ -95,6 +95,8 @@ class HeadWatch:
                     await asyncio.wait_for(self._tick.wait(), remaining)
                 except TimeoutError:
                     return None
+                if self._poller is None and not self._stopped:
+                    return None  # the poller failed: let the stream read the log itself
         finally:
             self._waiting -= 1
 
@@ -127,7 +129,7 @@ class HeadWatch:
             self._stop()
         except Exception:
             # The log cannot be read (it is closing): the streams, woken, read it
-            # themselves and end with the error; the next wait starts a new poller.
+            # themselves and end with the error; a later wait starts a new poller.
             logger.exception("the changes feed could not read the log's last position")
             self._wake()
         finally:

@@ -14,12 +14,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from actors import DEFAULT_LEASE_SECONDS
 from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
+from alo_actor.http._changes import HeadWatch
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
 from alo_actor.http._nexus import PREFIX as NEXUS_PREFIX
 from alo_actor.http._nexus import NexusOptions, nexus_router
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
+from alo_actor.http.console import CONSOLE_PATH, console_routes
 from eventlog import Durability
 
 DEFAULT_MAX_WAIT = 60.0
@@ -84,17 +86,17 @@ def create_app(
         )
         openapi.security = [{"bearer": []}]
     routes = list(ROUTES)
-    open_prefix = None
+    guarded = [CONSOLE_PATH]  # routes that check a credential of their own
     if nexus is not None:
         routes.append(nexus_router(nexus, token))
-        open_prefix = NEXUS_PREFIX + "/"  # the Nexus routes check their own credential
+        guarded.append(NEXUS_PREFIX)
     return Litestar(
-        route_handlers=routes,
-        state=State({"service": service}),
+        route_handlers=[*routes, *console_routes(token)],
+        state=State({"service": service, "changes": HeadWatch(service)}),
         on_startup=[service.open],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        middleware=[bearer_auth(token, open_prefix=open_prefix)] if token is not None else [],
+        middleware=[bearer_auth(token, self_guarded=guarded)] if token is not None else [],
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
     )

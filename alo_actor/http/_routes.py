@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 from alo_actor._errors import InvalidArgument, NotFound
 from alo_actor.http import _answers as answers
 from alo_actor.http._answers import info_response, refuse_if_too_large
+from alo_actor.http._changes import stream_changes
 from alo_actor.http._docs import STATUS_HEADER, AloId, error_responses
 from alo_actor.http._errors import ALO_STATUS
 from alo_actor.http._history import event_bodies
@@ -195,5 +196,6 @@ ROUTES: list[ControllerRouterHandler] = [
     cancel_alo,
     pause_alo,
     resume_alo,
+    stream_changes,
     healthz,
 ]

@@ -33,7 +33,9 @@ from alo_actor.http._schemas import InfoBody, info_body
 from alo_actor.http._service import AnyRequest, Service, service_of
 from eventlog import RecordedEvent
 
-POLL_INTERVAL = 0.2  # seconds between looks at the log's head while a stream waits
+# The longest a watcher waits on the log's frontier before it looks again whether any
+# stream still waits (it wakes at once on a commit, here or by another process).
+POLL_INTERVAL = 0.5
 KEEPALIVE = 5.0  # seconds of quiet before a comment line is sent
 BATCH = 500  # events read (and their ALOs looked up) at a time
 RETRY_MS = 2000  # the reconnection delay suggested to EventSource clients
@@ -59,11 +61,11 @@ class ChangeBody(msgspec.Struct, frozen=True):
 class HeadWatch:
     """Tells waiting streams when the log's last position moves past theirs.
 
-    One poller for every stream of a server, running only while a stream waits: it
-    reads the last committed position off the event loop every ``POLL_INTERVAL``
-    seconds. This is the feed's only wake-up; a notification of commits (from this
-    process or a log follower) can replace the poll without touching the streams.
-    A shutdown (``Service.begin_shutdown``) cancels the poller, which ends every wait.
+    One watcher for every stream of a server, running only while a stream waits: it
+    waits, off the event loop, on the log's frontier (``eventlog.Frontier.wait_past``),
+    which moves at each commit of this process and as the log's follower applies those
+    of others, so a stream wakes as soon as the event is in this process's view.
+    A shutdown (``Service.begin_shutdown``) cancels the watcher, which ends every wait.
     """
 
     def __init__(self, service: Service) -> None:
@@ -111,18 +113,16 @@ class HeadWatch:
         self._poller = poller
 
     async def _poll(self) -> None:
-        read_head = self._service.system.log.last_position
+        frontier = self._service.system.log.frontier
         task = asyncio.current_task()
         assert task is not None
         try:
             while self._waiting:
-                head = await asyncio.to_thread(read_head)
+                # Positions given, never lowered by a purge of the newest ALOs.
+                head = await asyncio.to_thread(frontier.wait_past, self._head, POLL_INTERVAL)
                 if head != self._head:
-                    # Not max(): a purge of the newest ALOs lowers the head, and a
-                    # stream must then wait for a new event, not spin on a stale mark.
                     self._head = head
                     self._wake()
-                await asyncio.sleep(POLL_INTERVAL)
         except asyncio.CancelledError:
             if not self._service.interrupted(task):
                 raise

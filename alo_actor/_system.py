@@ -29,6 +29,7 @@ from alo_actor._requests import (
     result_of,
     start_command,
 )
+from alo_actor._stats import SystemStats
 from alo_actor._supervisor import (
     INFO,
     RESULT,
@@ -90,6 +91,9 @@ class AloSystem:
             self.clock, self._timers, self._behavior.delivery_final, delivery or DeliveryOptions()
         )
         self._behavior.dispatcher = self._dispatcher
+        self.stats = SystemStats(
+            self._behavior.stats, log.commit_stats, self._dispatcher.stats, self._dispatcher.pending
+        )
         self._closed = False
         self._close_lock = threading.Lock()
         host_ref: pykka.ActorRef[EntityHost[AloState, AloEvent]] = EntityHost.start(

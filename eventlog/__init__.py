@@ -6,6 +6,7 @@ from eventlog._codec import Codec
 from eventlog._log import EventLog, inspect_schema
 from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import SCHEMA_VERSION
+from eventlog._stats import CommitStats
 from eventlog._types import (
     FIRST_POSITION,
     Append,
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Append",
     "Codec",
+    "CommitStats",
     "ConcurrencyError",
     "CorruptLog",
     "Durability",

@@ -14,6 +14,7 @@ from typing import Any
 
 from eventlog._connect import connect, set_durability
 from eventlog._schema import ensure_schema, read_schema_version
+from eventlog._stats import CommitStats
 from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError, Statement
 from eventlog._writer import Writer
 
@@ -241,6 +242,11 @@ class EventLog:
             self._readers.clear()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
+
+    @property
+    def commit_stats(self) -> CommitStats:
+        """What this process's writer has committed so far (for metrics)."""
+        return self._writer.stats
 
     @property
     def closed(self) -> bool:

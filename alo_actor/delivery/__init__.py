@@ -11,8 +11,16 @@ from alo_actor.delivery._dispatcher import Dispatcher
 from alo_actor.delivery._payload import (
     Delivery,
     DeliveryOptions,
+    OutcomeBody,
     outcome_delivery,
     webhook_id_for,
 )
 
-__all__ = ["Delivery", "DeliveryOptions", "Dispatcher", "outcome_delivery", "webhook_id_for"]
+__all__ = [
+    "Delivery",
+    "DeliveryOptions",
+    "Dispatcher",
+    "OutcomeBody",
+    "outcome_delivery",
+    "webhook_id_for",
+]

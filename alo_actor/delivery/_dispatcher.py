@@ -31,6 +31,7 @@ import httpcore
 import httpx
 import standardwebhooks
 
+from alo_actor._stats import DeliveryStats
 from alo_actor.delivery._payload import Delivery, DeliveryOptions
 from alo_actor.delivery._transport import (
     CLOSE_TIMEOUT,
@@ -111,6 +112,7 @@ class Dispatcher:
         self._on_final = on_final
         self._options = options
         self._webhook = standardwebhooks.Webhook(options.secret) if options.secret else None
+        self.stats = DeliveryStats()  # counted on the loop thread
         # Shared with other threads, under the lock.
         self._lock = threading.Lock()
         self._closed = False
@@ -275,6 +277,8 @@ class Dispatcher:
             return
         job.attempts += 1
         verdict, reason = await self._post(job, connection)
+        if verdict != _DONE:
+            self.stats.failed_posts += 1
         if verdict == _DONE:
             self._final(job, True, reason)
         elif verdict == _GIVE_UP:
@@ -356,6 +360,10 @@ class Dispatcher:
         with self._lock:
             if self._closed:
                 return
+        if delivered:
+            self.stats.delivered += 1
+        else:
+            self.stats.abandoned += 1
         # Reported before it stops counting as in flight, so settle() never sees a
         # moment when the delivery is neither in flight nor in the supervisor's inbox.
         try:

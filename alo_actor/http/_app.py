@@ -15,8 +15,10 @@ from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
+from alo_actor.http._metrics import METRICS_ROUTES, metrics_registry
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
+from alo_actor.http._webhooks import result_webhooks
 from eventlog import Durability
 
 DEFAULT_MAX_WAIT = 60.0
@@ -30,6 +32,7 @@ def create_app(
     allowed_callback_hosts: Collection[str] = ("loopback",),
     durability: Durability = "normal",
     max_wait: float = DEFAULT_MAX_WAIT,
+    webhook_secret: str | None = None,
 ) -> Litestar:
     """The HTTP API of http.md as an ASGI app (serve it with uvicorn).
 
@@ -43,6 +46,8 @@ def create_app(
         setup: called with the open system before the first request, to register
             handlers (a coroutine function is awaited).
         max_wait: the longest long poll, in seconds, whatever ``wait`` asks.
+        webhook_secret: signs result-URL POSTs (Standard Webhooks, ``whsec_<base64>``)
+            when ``system`` is a path.
 
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
@@ -52,7 +57,12 @@ def create_app(
         hosts = list(allowed_callback_hosts)
 
         def open_system() -> AloSystem:
-            return AloSystem.open(path, durability=durability, allowed_callback_hosts=hosts)
+            return AloSystem.open(
+                path,
+                durability=durability,
+                allowed_callback_hosts=hosts,
+                webhook_secret=webhook_secret,
+            )
 
     else:
         open_system = system
@@ -62,6 +72,7 @@ def create_app(
         version=_version(),
         description="Durable promises (ALOs): start, read, wait for and settle them over HTTP.",
         path="/schema",
+        webhooks=result_webhooks(),
     )
     if token is not None:
         openapi.components = Components(
@@ -69,8 +80,8 @@ def create_app(
         )
         openapi.security = [{"bearer": []}]
     return Litestar(
-        route_handlers=ROUTES,
-        state=State({"service": service}),
+        route_handlers=[*ROUTES, *METRICS_ROUTES],
+        state=State({"service": service, "metrics": metrics_registry(service)}),
         on_startup=[service.open],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),

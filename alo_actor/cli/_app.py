@@ -16,8 +16,7 @@ app = typer.Typer(
 
 def main() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    import alo_actor.cli._alos
-    import alo_actor.cli._log  # noqa: F401
-    from alo_actor.cli import _demo, _serve  # noqa: F401
+    # In this order in `alo --help`.
+    from alo_actor.cli import _serve, _demo, _server, _alos, _log  # noqa: F401, I001
 
     app()

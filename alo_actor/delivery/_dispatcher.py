@@ -341,7 +341,12 @@ class Dispatcher:
         ) as error:
             return _RETRY, describe_error(error)
         except Exception as error:
-            log.exception("unexpected error delivering %r to %s", delivery.alo_id, delivery.url)
+            log.exception(
+                "unexpected error delivering %r to %s",
+                delivery.alo_id,
+                delivery.url,
+                extra={"alo_id": delivery.alo_id},
+            )
             return _RETRY, describe_error(error)
         if 200 <= status < 300:
             return _DONE, f"HTTP {status}"
@@ -353,7 +358,13 @@ class Dispatcher:
 
     def _give_up(self, job: _Job, reason: str) -> None:
         delivery = job.delivery
-        log.warning("gave up delivering %r to %s: %s", delivery.alo_id, delivery.url, reason)
+        log.warning(
+            "gave up delivering %r to %s: %s",
+            delivery.alo_id,
+            delivery.url,
+            reason,
+            extra={"alo_id": delivery.alo_id},
+        )
         self._final(job, False, reason)
 
     def _final(self, job: _Job, delivered: bool, reason: str) -> None:
@@ -369,7 +380,12 @@ class Dispatcher:
         try:
             self._on_final(job.delivery, delivered, reason)
         except Exception:
-            log.exception("on_final failed for %r to %s", job.delivery.alo_id, job.delivery.url)
+            log.exception(
+                "on_final failed for %r to %s",
+                job.delivery.alo_id,
+                job.delivery.url,
+                extra={"alo_id": job.delivery.alo_id},
+            )
         with self._lock:
             self._pending -= 1
 

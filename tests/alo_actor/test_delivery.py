@@ -163,7 +163,11 @@ def test_body_and_nexus_headers_name_the_outcome(
     if info.failure is not None:
         f = info.failure
         # The HTTP API's Failure shape (what GET /v1/alos/{id} shows as "failure").
-        expected_failure = {"message": f.message, "metadata": {"type": f.type}, "details": f.details}
+        expected_failure = {
+            "message": f.message,
+            "metadata": {"type": f.type},
+            "details": f.details,
+        }
         if f.stack_trace is not None:
             expected_failure["stackTrace"] = f.stack_trace
     assert body == {

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alo_actor import AloSystem, HandlerContext
-
-
-def greet(ctx: HandlerContext, input: Any) -> dict[str, str]:
-    return {"greeting": f"Hello, {input['name']}!"}
+from alo_actor.examples.greeting import greeting as greet
 
 
 def linger(ctx: HandlerContext, input: Any) -> str:

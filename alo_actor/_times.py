@@ -33,6 +33,7 @@ TIME_HELP = (
     "or an age such as 90s, 15m, 12h, 7d, 2w (that long before now)"
 )
 
+HALF_MICROSECOND = 0.5e-6
 _encoder = msgspec.json.Encoder()
 _LATEST = datetime.max.replace(tzinfo=UTC)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -77,11 +78,20 @@ def parse_duration(value: str | float | int, what: str = "timeout") -> float:
 
 
 def parse_time(
-    value: str | float | int, what: str, *, now: float | None = None, slack: float = 0.0
+    value: str | float | int,
+    what: str,
+    *,
+    now: float | None = None,
+    slack: float = HALF_MICROSECOND,
 ) -> float:
     """Clock seconds from a time (see the module's docstring); an age counts back from
-    ``now`` (default: ``time.time()``). An RFC 3339 time comes back ``slack`` seconds
-    early (see the HTTP listing's bounds). Raises InvalidArgument, naming ``what``."""
+    ``now`` (default: ``time.time()``). Raises InvalidArgument, naming ``what``.
+
+    Times are shown rounded to the microsecond, so an RFC 3339 time stands for every
+    instant that rounds to it and comes back ``slack`` (half a microsecond) early: a
+    listing bound copied from an output then includes that ALO as ``created_after``
+    and excludes it as ``created_before``, as it should.
+    """
     if isinstance(value, bool):
         raise InvalidArgument(f"{what} must be a time: {TIME_HELP}; not {value}")
     if isinstance(value, int | float) or _NUMBER.fullmatch(value):

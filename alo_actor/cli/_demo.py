@@ -26,9 +26,9 @@ def _describe(info: AloInfo) -> str:
 @app.command("demo")
 def demo(
     db: Annotated[
-        str, typer.Option("--db", help="The log file (SQLite); created if missing.")
+        str, typer.Option("--db", metavar="PATH", help="The log file (SQLite); created if missing.")
     ] = "./alo.db",
-    name: Annotated[str, typer.Option("--name", help="Who to greet.")] = "Ada",
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Who to greet.")] = "Ada",
 ) -> None:
     """Run the greeting example: start an ALO, wait for its result, reopen the file."""
     with cleanly("demo"):

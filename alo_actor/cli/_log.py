@@ -111,8 +111,9 @@ def replay(
         str,
         typer.Option(
             "--at",
+            metavar="POINT",
             help="A position (an integer), or a time: seconds with a decimal point, "
-            "or RFC 3339 (2025-01-31T12:00:00Z).",
+            "RFC 3339 (2025-01-31T12:00:00Z) or an age such as 1h.",
             show_default=False,
         ),
     ],
@@ -191,13 +192,15 @@ def export(
     db: Db,
     *,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     from_position: Annotated[
-        int, typer.Option("--from", help="Start after this position.", min=0)
+        int, typer.Option("--from", metavar="POSITION", help="Start after this position.", min=0)
     ] = 0,
     until_position: Annotated[
-        int | None, typer.Option("--until", help="Stop at this position.", min=0)
+        int | None,
+        typer.Option("--until", metavar="POSITION", help="Stop at this position.", min=0),
     ] = None,
 ) -> None:
     """Every event as JSON Lines: position, stream_id, version, type, recorded_at, data."""
@@ -224,13 +227,16 @@ def tail(
     db: Db,
     *,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", help="Show the last N events.", min=0)
+        int, typer.Option("--lines", "-n", metavar="N", help="Show the last N events.", min=0)
     ] = 10,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then print events as they are appended.")
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", help="Seconds between polls with --follow.", min=0.01)
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", help="Seconds between polls with --follow.", min=0.01
+        ),
     ] = 0.2,
     json: Annotated[bool, typer.Option("--json", help="JSON Lines, as export.")] = False,
     full: Full = False,
@@ -260,9 +266,14 @@ def tail(
 def plot(
     db: Db,
     *,
-    output: Annotated[str, typer.Option("--output", "-o", help="The PNG file to write.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="FILE", help="The PNG file to write.")
+    ],
     max_alos: Annotated[
-        int, typer.Option("--max-alos", help="Draw a uniform sample of at most N ALOs.", min=1)
+        int,
+        typer.Option(
+            "--max-alos", metavar="N", help="Draw a uniform sample of at most N ALOs.", min=1
+        ),
     ] = logtools.MAX_ALOS,
 ) -> None:
     """Draw the ALOs' lifetimes over time, coloured by outcome, as a PNG."""

@@ -28,6 +28,7 @@ from alo_actor._errors import (
     SystemClosed,
 )
 from alo_actor._model import AloInfo, Failure, Status
+from alo_actor._times import rfc3339
 from alo_actor._validate import check_id, check_timeout
 from alo_actor._wire import failure_from_json, info_from_json, page_from_json
 from alo_actor.readmodel import AloPage
@@ -166,7 +167,9 @@ def _time_param(value: TimeBound, what: str) -> str | None:
         return value.isoformat()
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidArgument(f"{what} must be clock seconds or an aware datetime")
-    return repr(float(value))  # exact: the server reads Unix seconds as a float
+    # As RFC 3339, like every time the API shows: the server reads such a bound as the
+    # instants that round to it, so a time read back from an info bounds as expected.
+    return rfc3339(float(value))
 
 
 def list_call(

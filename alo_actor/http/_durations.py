@@ -7,16 +7,10 @@ from alo_actor._times import parse_time as _parse_time
 
 __all__ = ["MAX_DURATION", "parse_duration", "parse_time"]
 
-# Times are shown rounded to the microsecond; a time read back from a response stands
-# for every instant that rounds to it, so a bound compares half a microsecond early.
-# Then ``created_after=<an ALO's created_at>`` includes that ALO, and ``created_before``
-# with it excludes it, as they should.
-_HALF_MICROSECOND = 0.5e-6
-
 
 def parse_time(value: str | None, what: str) -> float | None:
     """A point in time (clock seconds): RFC 3339 with its offset, Unix seconds, or an
     age such as ``7d`` (that long before now)."""
     if value is None:
         return None
-    return _parse_time(value, what, slack=_HALF_MICROSECOND)
+    return _parse_time(value, what)

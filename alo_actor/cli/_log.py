@@ -145,7 +145,7 @@ def replay(
             else:
                 _out(render_state(state))
         if not json:
-            _out(f"{count:,} ALOs at {_point(point)}")
+            _out(f"{count:,} ALO{'' if count == 1 else 's'} at {_point(point)}")
 
 
 @log_app.command()

@@ -19,6 +19,7 @@ from eventlog import LogReader
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
+_EXPONENT = re.compile(r"[+-]?\d+[eE][+-]?\d+")
 
 
 def parse_at(text: str) -> int | float:
@@ -33,6 +34,8 @@ def parse_at(text: str) -> int | float:
         return int(text)
     if _DECIMAL.fullmatch(text):
         return float(text)
+    if _EXPONENT.fullmatch(text):  # 1e9: a position or a time? Neither, to be safe.
+        raise BadPoint(f"--at {text!r}: write a position as digits, a time with a decimal point")
     try:
         # "As it was at" includes that instant: no listing bound's slack.
         return parse_time(text, "--at", slack=0.0)

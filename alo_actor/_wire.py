@@ -83,49 +83,23 @@ def page_json(items: list[AloInfo], next_cursor: str | None) -> PageJson:
 # -- reading them back -------------------------------------------------------------------
 
 
-class _FailureIn(msgspec.Struct, frozen=True):
-    message: str
-    metadata: dict[str, str] = {}
-    details: Any = None
-    stack_trace: str | None = msgspec.field(default=None, name="stackTrace")
-
-
-class _InfoIn(msgspec.Struct, frozen=True):
-    id: str
-    operation: str | None
-    status: Status
-    metadata: dict[str, str]
-    result_urls: list[str]
-    attempt: int
-    created_at: datetime
-    settled_at: datetime | None
-    deadline: datetime | None
-    failure: _FailureIn | None
-    result_metadata: dict[str, str] | None
-
-
-class _PageIn(msgspec.Struct, frozen=True):
-    alos: list[_InfoIn]
-    next_cursor: str | None
-
-
 def failure_from_json(data: Any) -> Failure:
     """A Failure from its JSON form (as decoded JSON); raises msgspec.ValidationError."""
-    return _failure(msgspec.convert(data, _FailureIn))
+    return _failure(msgspec.convert(data, FailureJson))
 
 
 def info_from_json(data: Any, created: bool | None = None) -> AloInfo:
     """An AloInfo from an info's JSON form; raises msgspec.ValidationError."""
-    return _info(msgspec.convert(data, _InfoIn), created)
+    return _info(msgspec.convert(data, InfoJson), created)
 
 
 def page_from_json(data: Any) -> tuple[list[AloInfo], str | None]:
     """The infos and next cursor of a listing's JSON form; raises msgspec.ValidationError."""
-    page = msgspec.convert(data, _PageIn)
+    page = msgspec.convert(data, PageJson)
     return [_info(info, None) for info in page.alos], page.next_cursor
 
 
-def _failure(failure: _FailureIn) -> Failure:
+def _failure(failure: FailureJson) -> Failure:
     return Failure(
         message=failure.message,
         type=failure.metadata.get("type", "Error"),
@@ -134,7 +108,7 @@ def _failure(failure: _FailureIn) -> Failure:
     )
 
 
-def _info(info: _InfoIn, created: bool | None) -> AloInfo:
+def _info(info: InfoJson, created: bool | None) -> AloInfo:
     settled_at, deadline, failure = info.settled_at, info.deadline, info.failure
     return AloInfo(
         id=info.id,

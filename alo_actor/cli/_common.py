@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import typer
 
@@ -16,7 +15,6 @@ from alo_actor.logtools import LogToolsError
 from eventlog import EventLogError
 
 USAGE_ERROR = 2
-DOCS = "docs/"  # in the repository: semantics.md, python-api.md, http.md
 
 
 class CliError(Exception):
@@ -92,7 +90,3 @@ def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
             raise CliError(f"{option} {pair!r} is not KEY=VALUE")
         mapping[key] = value
     return mapping
-
-
-def describe(value: Any) -> str:
-    return "-" if value is None else str(value)

@@ -5,8 +5,6 @@ age; ``alo_actor._times`` is the rule, and the HTTP API's own form."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,19 +18,10 @@ from alo_actor._times import parse_duration, parse_time, rfc3339
 from alo_actor._wire import info_json
 from alo_actor.http import create_app
 from alo_actor.logtools import TIME_FIELDS, to_json
+from tests.alo_actor.logtools_support import alo
 from tests.http.support import RFC3339
 
 PAYLOAD = {"at": 5, "deadline": 1.5, "created_at": "not mine"}  # a user's: left alone
-
-
-def alo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from alo_actor.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_rfc3339_is_the_http_apis_form() -> None:

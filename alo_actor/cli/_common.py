@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 import typer
 
@@ -38,7 +39,7 @@ def cleanly(verb: str) -> Iterator[None]:
         fail(verb, _os_error(exc))
 
 
-def fail(verb: str, message: str, code: int = USAGE_ERROR) -> None:
+def fail(verb: str, message: str, code: int = USAGE_ERROR) -> NoReturn:
     typer.echo(f"alo {verb}: {message}", err=True)
     raise typer.Exit(code)
 

@@ -168,3 +168,16 @@ def test_purge_refuses_an_open_status_in_one_line(tmp_path: Path) -> None:
     one_line(
         alo("purge", str(db), "--settled-before", "1d", "--status", "running"), 2, "only settled"
     )
+
+
+def test_an_async_app_is_awaited_before_the_server_listens(tmp_path: Path) -> None:
+    from alo_actor.client import AloClient
+    from tests.http.conftest import Served
+
+    server = Served(tmp_path / "alo.db", ["--app", "tests.cli.async_app:register"]).start()
+    try:
+        with AloClient(server.base_url) as client:
+            client.start("a", "greeting", {"name": "Ada"})
+            assert client.get_result("a", timeout=10) == {"greeting": "Hello, Ada!"}
+    finally:
+        server.stop()

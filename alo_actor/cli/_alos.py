@@ -59,6 +59,7 @@ def _time(text: str | None, option: str) -> float | None:
 
 @app.command("ls")
 def ls(
+    ctx: typer.Context,
     db: Annotated[
         str | None,
         typer.Argument(
@@ -123,6 +124,9 @@ def ls(
     --json prints {"alos": [info...], "next_cursor"}, as GET /v1/alos answers.
     """
     with cleanly("ls"):
+        source = ctx.get_parameter_source("url")  # ALO_URL alone does not count
+        if db is not None and source is not None and source.name == "COMMANDLINE":
+            raise CliError("give a log file or --url, not both")
         pairs = parse_pairs(metadata, "--metadata")
         after = _time(created_after, "--created-after")
         before = _time(created_before, "--created-before")

@@ -165,6 +165,10 @@ def test_ls_of_a_file_and_of_its_server_print_the_same_json(served: Served, new_
             assert http.post("/v1/alos", json=body).status_code == 201
         api = http.get("/v1/alos", params={"metadata.run": new_id}).json()
     from_server = as_json(alo("ls", "--url", served.base_url, "--metadata", meta, "--json"))
-    from_file = as_json(alo("ls", str(served.db), "--metadata", meta, "--json"))
+    from_file = as_json(
+        alo("ls", str(served.db), "--metadata", meta, "--json", env={"ALO_URL": "http://x"})
+    )
+    both = alo("ls", str(served.db), "--url", served.base_url)
+    assert both.returncode == 2 and "not both" in both.stderr
     assert from_server == api
     assert {k: v for k, v in from_file.items() if k != "next_cursor"} == {"alos": api["alos"]}

@@ -344,7 +344,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 try:
                     on_persisted(entity, events)
                 except Exception:
-                    _log.exception("on_persisted failed for %r", entity.id)
+                    _log.exception(
+                        "on_persisted failed for %r", entity.id, extra={"entity_id": entity.id}
+                    )
                 if then is not None:
                     self._run_then(entity, message, then, None)
             elif isinstance(error, ConcurrencyError) and pending.retries < MAX_CONFLICT_RETRIES:
@@ -459,7 +461,12 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._crash(entity, message, exc)
 
     def _crash(self, entity: Entity[S], message: Any, error: BaseException) -> None:
-        _log.exception("entity %r failed on %r", entity.id, type(message).__name__)
+        _log.exception(
+            "entity %r failed on %r",
+            entity.id,
+            type(message).__name__,
+            extra={"entity_id": entity.id},
+        )
         if not entity.busy:
             self.entities.pop(entity.id, None)
             self._cache.pop(entity.id, None)

@@ -14,7 +14,7 @@ from alo_actor._errors import (
     OperationTimedOut,
     SystemClosed,
 )
-from alo_actor._handlers import HandlerContext, HandlerResult, RetryPolicy
+from alo_actor._handlers import CancelSignal, HandlerContext, HandlerResult, RetryPolicy
 from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._system import AloSystem
 from alo_actor.delivery import DeliveryOptions
@@ -27,6 +27,7 @@ __all__ = [
     "AloSystem",
     "AlreadyExists",
     "AsyncAloSystem",
+    "CancelSignal",
     "Clock",
     "DeliveryOptions",
     "Failure",

@@ -54,6 +54,7 @@ from alo_actor._machine import (
     evolve,
 )
 from alo_actor._model import AloInfo, Status
+from alo_actor._stats import EngineStats
 from alo_actor._timers import Timers
 from alo_actor.delivery import Delivery, Dispatcher, owed_deliveries
 from alo_actor.readmodel import project
@@ -148,6 +149,7 @@ class AloBehavior:
         self.timers = timers
         self.dispatcher: Dispatcher | None = None  # set once built: it reports back here
         self.registry: dict[str, Registration] = {}
+        self.stats = EngineStats()
         # Non-terminal ALOs found at open whose handler is not registered yet.
         self.orphans: dict[str, set[str]] = {}
         self.host: EntityHost[AloState, AloEvent] | None = None
@@ -233,6 +235,11 @@ class AloBehavior:
                 runnable=entity.state.operation in self.registry and self.owns(entity.id),
                 attempt_lost=attached is None or attached.stop_attempt is None,
             )
+        counts = self.stats.commands
+        kind = type(command)
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind is AttemptErrored and entity.state is not None:
+            self._count(self.stats.attempt_failures, entity.state.operation)
         decision = decide(entity.state, command, self.clock.now())
         if message.reply is None:
             return decision.events, None
@@ -444,6 +451,7 @@ class AloBehavior:
         attempt = state.attempt
         host = self.host
         assert host is not None
+        self._count(self.stats.attempts, reg.operation)
 
         shard = host.log.shard_of(entity.id)
         with self._running_lock:
@@ -464,6 +472,11 @@ class AloBehavior:
                 host.actor_ref.tell(Deliver(ctx.id, Ask(command, None, NOTHING)))
 
         self._attached(entity).stop_attempt = self.runner.run(reg, ctx, state.input, done)
+
+    @staticmethod
+    def _count(counts: dict[str, int], operation: str | None) -> None:
+        key = operation or ""
+        counts[key] = counts.get(key, 0) + 1
 
     def _deliver(self, state: AloState) -> None:
         """POST the outcome to every result URL it is still owed to."""

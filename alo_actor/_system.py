@@ -30,6 +30,7 @@ from alo_actor._requests import (
     result_of,
     start_command,
 )
+from alo_actor._stats import SystemStats
 from alo_actor._supervisor import (
     INFO,
     RESULT,
@@ -97,6 +98,9 @@ class AloSystem:
             keep=lambda delivery: self._behavior.owns(delivery.alo_id),
         )
         self._behavior.dispatcher = self._dispatcher
+        self.stats = SystemStats(
+            self._behavior.stats, log.commit_stats, self._dispatcher.stats, self._dispatcher.pending
+        )
         self._closed = False
         self._close_lock = threading.Lock()
         host_ref: pykka.ActorRef[EntityHost[AloState, AloEvent]] = EntityHost.start(

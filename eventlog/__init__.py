@@ -7,6 +7,7 @@ from eventlog._follow import Follower, Frontier
 from eventlog._log import EventLog, inspect_schema
 from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import DEFAULT_SHARDS, SCHEMA_VERSION
+from eventlog._stats import CommitStats
 from eventlog._types import (
     FIRST_POSITION,
     Append,
@@ -33,6 +34,7 @@ __all__ = [
     "Append",
     "Claim",
     "Codec",
+    "CommitStats",
     "ConcurrencyError",
     "CorruptLog",
     "Durability",

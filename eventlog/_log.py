@@ -16,6 +16,7 @@ from typing import Any
 from eventlog._connect import connect, set_durability
 from eventlog._follow import POLL_INTERVAL, Consumer, Follower, Frontier
 from eventlog._schema import DEFAULT_SHARDS, ensure_schema, read_schema_version
+from eventlog._stats import CommitStats
 from eventlog._types import (
     Append,
     Claim,
@@ -409,6 +410,11 @@ class EventLog:
             self._readers.clear()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
+
+    @property
+    def commit_stats(self) -> CommitStats:
+        """What this process's writer has committed so far (for metrics)."""
+        return self._writer.stats
 
     @property
     def closed(self) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
 from eventlog._multirow import execute_grouped, insert_events
+from eventlog._stats import CommitStats
 from eventlog._types import (
     FIRST_POSITION,
     Append,
@@ -96,6 +97,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
+        self.stats = CommitStats()
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
         self._thread.start()
 
@@ -185,12 +187,15 @@ class Writer:
         return None
 
     def _commit(self, batch: list[Append]) -> None:
+        began = time.perf_counter()
         try:
             try:
                 self._commit_together(batch)
             except _Conflict:
                 self._commit_one_by_one(batch)
+            self.stats.committed(len(batch), time.perf_counter() - began)
         except Exception as exc:  # the disk, not a caller: the whole batch fails
+            self.stats.failed()
             # Without the writer's traceback: its frames hold the batch, so the error
             # would make a cycle through appends the garbage collector does not see.
             _detach(exc)

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from alo_actor import AloInfo, AloSystem, HandlerContext, Status
+from alo_actor import AloInfo, AloSystem, Status
 from alo_actor.cli._app import app
+from alo_actor.cli._common import cleanly, log_to_open
+from alo_actor.examples.greeting import register
 
 RESULT_TIMEOUT = 30.0
-
-
-def greeting(ctx: HandlerContext, input: Any) -> dict[str, str]:
-    """The reference note's handler: ``{"name": …}`` -> ``{"greeting": "Hello, …!"}``."""
-    return {"greeting": f"Hello, {input['name']}!"}
 
 
 def _describe(info: AloInfo) -> str:
@@ -29,18 +26,19 @@ def _describe(info: AloInfo) -> str:
 @app.command("demo")
 def demo(
     db: Annotated[
-        str, typer.Option("--db", help="The log file (SQLite); created if missing.")
+        str, typer.Option("--db", metavar="PATH", help="The log file (SQLite); created if missing.")
     ] = "./alo.db",
-    name: Annotated[str, typer.Option("--name", help="Who to greet.")] = "Ada",
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Who to greet.")] = "Ada",
 ) -> None:
     """Run the greeting example: start an ALO, wait for its result, reopen the file."""
-    path = os.path.abspath(db)
+    with cleanly("demo"):
+        path = os.path.abspath(log_to_open(db))
     alo_id = f"greeting-{uuid.uuid4().hex[:12]}"
 
     typer.echo(f"opening {path}")
     with AloSystem.open(path) as system:
-        system.register("greeting", greeting)
-        typer.echo("registered operation 'greeting'")
+        register(system)
+        typer.echo("registered operation 'greeting' (alo_actor.examples.greeting)")
         info = system.start(alo_id, "greeting", {"name": name})
         typer.echo(f"started: {_describe(info)}")
         result = system.get_result(alo_id, timeout=RESULT_TIMEOUT)

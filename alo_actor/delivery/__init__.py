@@ -13,6 +13,7 @@ from alo_actor.delivery._nexus import nexus_completion, owed_deliveries
 from alo_actor.delivery._payload import (
     Delivery,
     DeliveryOptions,
+    OutcomeBody,
     outcome_delivery,
     webhook_id_for,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "Delivery",
     "DeliveryOptions",
     "Dispatcher",
+    "OutcomeBody",
     "nexus_completion",
     "outcome_delivery",
     "owed_deliveries",

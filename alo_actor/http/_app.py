@@ -17,10 +17,12 @@ from alo_actor.http._auth import bearer_auth
 from alo_actor.http._changes import HeadWatch
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
+from alo_actor.http._metrics import METRICS_ROUTES, metrics_registry
 from alo_actor.http._nexus import PREFIX as NEXUS_PREFIX
 from alo_actor.http._nexus import NexusOptions, nexus_router
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
+from alo_actor.http._webhooks import result_webhooks
 from alo_actor.http.console import CONSOLE_PATH, console_routes
 from eventlog import Durability
 
@@ -37,6 +39,7 @@ def create_app(
     max_wait: float = DEFAULT_MAX_WAIT,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     nexus: NexusOptions | None = NexusOptions(),  # noqa: B008  (frozen: shared safely)
+    webhook_secret: str | None = None,
 ) -> Litestar:
     """The HTTP API of http.md as an ASGI app (serve it with uvicorn).
 
@@ -55,6 +58,8 @@ def create_app(
         nexus: the Nexus routes under ``/nexus`` (``None``: none). They want
             ``nexus.token`` (else ``token``) as HTTP Basic password or bearer token,
             never the bearer token alone when ``nexus.token`` is set.
+        webhook_secret: signs result-URL POSTs (Standard Webhooks, ``whsec_<base64>``)
+            when ``system`` is a path.
 
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
@@ -69,6 +74,7 @@ def create_app(
                 durability=durability,
                 allowed_callback_hosts=hosts,
                 lease_seconds=lease_seconds,
+                webhook_secret=webhook_secret,
             )
 
     else:
@@ -79,6 +85,7 @@ def create_app(
         version=_version(),
         description="Durable promises (ALOs): start, read, wait for and settle them over HTTP.",
         path="/schema",
+        webhooks=result_webhooks(),
     )
     if token is not None:
         openapi.components = Components(
@@ -91,8 +98,14 @@ def create_app(
         routes.append(nexus_router(nexus, token))
         guarded.append(NEXUS_PREFIX)
     return Litestar(
-        route_handlers=[*routes, *console_routes(token)],
-        state=State({"service": service, "changes": HeadWatch(service)}),
+        route_handlers=[*routes, *METRICS_ROUTES, *console_routes(token)],
+        state=State(
+            {
+                "service": service,
+                "metrics": metrics_registry(service),
+                "changes": HeadWatch(service),
+            }
+        ),
         on_startup=[service.open],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),

@@ -88,6 +88,11 @@ class Service:
         self._polls.add(task)
         return True
 
+    @property
+    def open_polls(self) -> int:
+        """Long polls waiting now (for metrics)."""
+        return len(self._polls)
+
     def untrack_poll(self, task: asyncio.Task[Any]) -> None:
         self._polls.discard(task)
         self._interrupted.discard(task)

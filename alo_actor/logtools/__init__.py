@@ -7,7 +7,16 @@ thin face over these functions.
 
 from __future__ import annotations
 
-from alo_actor.logtools._decode import event_fields, format_time, shorten, state_fields, to_json
+from alo_actor.logtools._decode import (
+    TIME_FIELDS,
+    event_fields,
+    format_time,
+    json_times,
+    record_json,
+    shorten,
+    state_fields,
+    to_json,
+)
 from alo_actor.logtools._errors import BadPoint, InconsistentLog, LogToolsError, UnknownAlo
 from alo_actor.logtools._export import ExportCount, event_record, export, follow, write_jsonl
 from alo_actor.logtools._plot import MAX_ALOS, Lifetime, Lifetimes, lifetimes, plot_lifetimes
@@ -41,6 +50,7 @@ __all__ = [
     "ALLOWED_AFTER_TERMINAL",
     "INVARIANTS",
     "MAX_ALOS",
+    "TIME_FIELDS",
     "BadPoint",
     "ExportCount",
     "InconsistentLog",
@@ -60,10 +70,12 @@ __all__ = [
     "export",
     "follow",
     "format_time",
+    "json_times",
     "lifetimes",
     "opened",
     "parse_at",
     "plot_lifetimes",
+    "record_json",
     "render_record",
     "render_state",
     "render_state_detail",

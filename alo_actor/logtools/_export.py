@@ -9,7 +9,7 @@ from typing import IO, Any
 import msgspec
 
 from alo_actor._events import CODEC
-from alo_actor.logtools._decode import event_fields, to_json
+from alo_actor.logtools._decode import event_fields, record_json, to_json
 from alo_actor.logtools._source import LogSource, opened
 from eventlog import RecordedEvent
 
@@ -59,10 +59,11 @@ def write_jsonl(
     from_position: int = 0,
     until_position: int | None = None,
 ) -> ExportCount:
-    """Write the events to ``out`` as JSON Lines, one record (``event_record``) a line."""
+    """Write the events to ``out`` as JSON Lines, one record (``event_record``) a line,
+    times in RFC 3339."""
     events = undecodable = 0
     for record in export(source, from_position, until_position):
-        out.write(to_json(record) + b"\n")
+        out.write(to_json(record_json(record)) + b"\n")
         events += 1
         undecodable += "error" in record
     return ExportCount(events, undecodable)

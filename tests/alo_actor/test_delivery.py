@@ -162,12 +162,14 @@ def test_body_and_nexus_headers_name_the_outcome(
     expected_failure = None
     if info.failure is not None:
         f = info.failure
+        # The HTTP API's Failure shape (what GET /v1/alos/{id} shows as "failure").
         expected_failure = {
             "message": f.message,
-            "type": f.type,
+            "metadata": {"type": f.type},
             "details": f.details,
-            "stack_trace": f.stack_trace,
         }
+        if f.stack_trace is not None:
+            expected_failure["stackTrace"] = f.stack_trace
     assert body == {
         "id": "alo-1",
         "status": status.value,

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from alo_actor._events import Paused
+from alo_actor._times import rfc3339
 from benchmarks.bench_replay import build
 from eventlog._reader import AHEAD_MIN_ROWS
 from tests.alo_actor.logtools_support import (
@@ -84,7 +85,7 @@ def test_replay_at_a_position_and_a_time(db: Path) -> None:
         alo("log", "replay", str(db), "--at", "1700000003.5", "retried", "--json").stdout
     )
     assert one[0]["version"] == 2
-    assert one[0]["retry_at"] == T0 + 4
+    assert one[0]["retry_at"] == rfc3339(T0 + 4)  # JSON shows times in RFC 3339
 
 
 def test_verify_a_sound_log(db: Path) -> None:

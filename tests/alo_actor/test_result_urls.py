@@ -91,7 +91,7 @@ def test_a_receiver_answering_400_is_given_up_and_recorded(
     assert receiver.count("/bad") == 1
     body = json.loads(receiver.to("/good")[0].body)
     assert body["status"] == "failed"
-    assert body["failure"]["type"] == "PaymentError"
+    assert body["failure"]["metadata"]["type"] == "PaymentError"
     assert receiver.to("/good")[0].headers["nexus-operation-state"] == "failed"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +26,8 @@ from alo_actor.http._durations import MAX_DURATION, parse_time
         (7, 7.0),
         (0.75, 0.75),
         ("0", 0.0),
+        ("1d", 86400.0),
+        ("2w", 1209600.0),
     ],
 )
 def test_durations(text: str | float, seconds: float) -> None:
@@ -32,7 +35,7 @@ def test_durations(text: str | float, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "s", "30 sec", "1d", "-1s", -1, "1e3s", "nan", float("inf"), True]
+    "text", ["", "s", "30 sec", "1y", "-1s", -1, "1e3s", "nan", float("inf"), True]
 )
 def test_bad_durations_name_the_field(text: object) -> None:
     with pytest.raises(InvalidArgument, match="wait"):
@@ -55,3 +58,13 @@ def test_times() -> None:
         parse_time("2026-01-31T12:00:00", "created_before")
     with pytest.raises(InvalidArgument, match="created_after"):
         parse_time("last tuesday", "created_after")
+
+
+@pytest.mark.parametrize(("age", "seconds"), [("7d", 7 * 86400), ("15m", 900), ("90s", 90)])
+def test_an_age_counts_back_from_now_as_on_the_command_line(age: str, seconds: float) -> None:
+    before = time.time()
+    parsed = parse_time(age, "created_after")
+    after = time.time()
+    assert parsed is not None
+    # Half a microsecond of slack is for RFC 3339 bounds only.
+    assert before - seconds <= parsed <= after - seconds

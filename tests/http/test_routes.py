@@ -90,7 +90,7 @@ def test_timeout_forms_set_the_deadline(
     assert abs(span - timedelta(seconds=seconds)) < timedelta(milliseconds=50)
 
 
-@pytest.mark.parametrize("timeout", ["soon", -1, "1d", "", True])
+@pytest.mark.parametrize("timeout", ["soon", -1, "1y", "", True])
 def test_a_bad_timeout_is_400(client: httpx.Client, new_id: str, timeout: object) -> None:
     body = failure_of(start(client, new_id, timeout=timeout), 400, "InvalidArgument")
     assert "timeout" in body["message"]

@@ -121,22 +121,25 @@ def serve(
         typer.Option(metavar="SECONDS", help="The longest long poll, whatever wait= asks."),
     ] = DEFAULT_MAX_WAIT,
     nexus_service: Annotated[
-        str, typer.Option(help="the Nexus service served at /nexus/{service}/{operation}")
+        str,
+        typer.Option(metavar="NAME", help="The Nexus service served at /nexus/NAME/{operation}."),
     ] = DEFAULT_NEXUS_SERVICE,
     nexus_wait: Annotated[
         float,
         typer.Option(
-            help="seconds a Nexus start waits for the outcome before answering 201 "
-            "(an outcome within it is the answer)"
+            metavar="SECONDS",
+            help="How long a Nexus start waits for the outcome before answering 201 "
+            "(an outcome within it is the answer).",
         ),
     ] = DEFAULT_NEXUS_WAIT,
     nexus_token: Annotated[
         str | None,
         typer.Option(
             envvar="ALO_NEXUS_TOKEN",
-            help="the credential of the Nexus routes (HTTP Basic password, e.g. the "
+            metavar="TOKEN",
+            help="The credential of the Nexus routes (HTTP Basic password, e.g. the "
             "user info of a Temporal endpoint's target URL, or a bearer token); "
-            "default: --token",
+            "default: --token.",
             show_default=False,
         ),
     ] = None,
@@ -151,8 +154,9 @@ def serve(
     lease_seconds: Annotated[
         float,
         typer.Option(
-            help="with several processes on one log: how soon another takes over this "
-            "one's ALOs if it dies"
+            metavar="SECONDS",
+            help="With several processes on one log: how soon another takes over this "
+            "one's ALOs if it dies.",
         ),
     ] = DEFAULT_LEASE_SECONDS,
 ) -> None:

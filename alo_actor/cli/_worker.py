@@ -3,8 +3,6 @@ HTTP, so that execution capacity grows apart from the API (semantics §8)."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import signal
 import threading
 from pathlib import Path
@@ -15,7 +13,8 @@ import typer
 
 from actors import DEFAULT_LEASE_SECONDS
 from alo_actor.cli._app import app
-from alo_actor.cli._serve import DurabilityChoice, load_setup
+from alo_actor.cli._common import cleanly, log_to_open
+from alo_actor.cli._serve import DurabilityChoice, _delivery, _open, _run_setup, load_setup
 
 
 @app.command("worker")
@@ -25,26 +24,32 @@ def worker(
         str,
         typer.Option(
             "--app",
-            help="module:callable called with the AloSystem to register handlers",
+            metavar="MODULE:CALLABLE",
+            help="Called with the open AloSystem to register handlers.",
             show_default=False,
         ),
     ],
-    db: Annotated[Path, typer.Option(help="the event log file (created if missing)")] = Path(
-        "alo.db"
-    ),
+    db: Annotated[
+        Path,
+        typer.Option(metavar="PATH", help="The event log file (created if missing)."),
+    ] = Path("alo.db"),
     durability: Annotated[
         DurabilityChoice,
-        typer.Option(help="normal survives a process crash; full survives power loss"),
+        typer.Option(help="normal survives a process crash; full survives power loss."),
     ] = DurabilityChoice.normal,
     lease_seconds: Annotated[
         float,
-        typer.Option(help="how soon another process takes over this one's ALOs if it dies"),
+        typer.Option(
+            metavar="SECONDS",
+            help="How soon another process takes over this one's ALOs if it dies.",
+        ),
     ] = DEFAULT_LEASE_SECONDS,
     webhook_secret: Annotated[
         str | None,
         typer.Option(
             envvar="ALO_WEBHOOK_SECRET",
-            help="sign the result-URL POSTs this worker sends (Standard Webhooks)",
+            metavar="SECRET",
+            help="Sign the result-URL POSTs this worker sends (Standard Webhooks).",
             show_default=False,
         ),
     ] = None,
@@ -55,9 +60,6 @@ def worker(
     retries and result-URL deliveries of their ALOs, while `alo serve` processes on the
     same log take the requests. On SIGINT or SIGTERM it hands its ALOs over at once.
     """
-    from alo_actor import AloSystem
-
-    setup = load_setup(app_ref)
     stop = threading.Event()
 
     def on_signal(sig: int, frame: FrameType | None) -> None:
@@ -65,16 +67,15 @@ def worker(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    system = AloSystem.open(
-        str(db),
-        durability=durability.value,
-        lease_seconds=lease_seconds,
-        webhook_secret=webhook_secret or None,
-    )
+    with cleanly("worker"):
+        path = log_to_open(str(db))
+        setup = load_setup(app_ref)
+        delivery = _delivery(webhook_secret)
+        # The allow-list is checked where a start is taken (alo serve); a worker only
+        # delivers what was accepted there.
+        system = _open(path, durability.value, ["loopback"], delivery, lease_seconds)
     try:
-        outcome = setup(system)
-        if inspect.isawaitable(outcome):
-            asyncio.run(_awaited(outcome))
+        _run_setup(setup, system, app_ref)
         typer.echo(
             f"alo worker on {db}: running {', '.join(sorted(system.registered_operations))}",
             err=True,
@@ -83,7 +84,3 @@ def worker(
             pass
     finally:
         system.close()
-
-
-async def _awaited(outcome: object) -> None:
-    await outcome  # type: ignore[misc]

@@ -109,6 +109,7 @@ def test_the_simpy_example_refuses_a_log_it_has_used(tmp_path: Path) -> None:
 
 
 COMMANDS = [
+    ("worker",),
     (),
     ("serve",),
     ("demo",),

@@ -18,7 +18,7 @@ import pykka
 
 from actors import Deliver, Entity, EntityHost, Reply, Step
 from alo_actor._clock import Clock
-from alo_actor._errors import AloError, NotFound, SystemClosed
+from alo_actor._errors import AloError, NotFound, SystemClosed, Unavailable
 from alo_actor._events import (
     CODEC,
     AloEvent,
@@ -53,7 +53,7 @@ from alo_actor._model import AloInfo
 from alo_actor._timers import Timers
 from alo_actor.delivery import Delivery, Dispatcher, outcome_delivery
 from alo_actor.readmodel import project
-from eventlog import NewEvent, RecordedEvent
+from eventlog import LogUnwritable, NewEvent, RecordedEvent
 
 _log = logging.getLogger("alo_actor")
 
@@ -375,5 +375,7 @@ class AloBehavior:
 def _internal(error: BaseException) -> AloError:
     if isinstance(error, AloError):
         return error
+    if isinstance(error, LogUnwritable):
+        return Unavailable(str(error))
     failure = failure_of(error)
     return AloError(f"internal error: {failure.message}", failure)

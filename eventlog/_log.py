@@ -14,7 +14,15 @@ from typing import Any
 
 from eventlog._connect import connect, set_durability
 from eventlog._schema import ensure_schema, read_schema_version
-from eventlog._types import Append, Durability, NewEvent, RecordedEvent, SchemaError, Statement
+from eventlog._types import (
+    Append,
+    Durability,
+    LogUnwritable,
+    NewEvent,
+    RecordedEvent,
+    SchemaError,
+    Statement,
+)
 from eventlog._writer import Writer
 
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
@@ -97,6 +105,17 @@ class EventLog:
         if append.error is not None:
             raise append.error
         return list(append.positions)
+
+    @property
+    def unwritable(self) -> LogUnwritable | None:
+        """Why the last write failed, while the log cannot be written (a full disk, a
+        read-only file, an I/O error, a lost WAL file); None once a write succeeds."""
+        return self._writer.unwritable
+
+    def probe(self) -> LogUnwritable | None:
+        """Commit a write that means nothing (on the writer thread, in turn); returns
+        why the log cannot be written, or None. Clears ``unwritable`` if it succeeds."""
+        return self._writer.probe()
 
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         """Delete every event of the streams; returns how many of them had events.

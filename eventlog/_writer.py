@@ -11,12 +11,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeGuard, TypeVar
 
+from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
 from eventlog._multirow import execute_grouped, insert_events
 from eventlog._types import (
     FIRST_POSITION,
     Append,
     ConcurrencyError,
     LogClosed,
+    LogUnwritable,
     NewEvent,
     Statement,
 )
@@ -67,6 +69,9 @@ class Writer:
     appends), plus what arrives during an optional ``linger``. One transaction per
     batch; a batch with a conflicting append is retried append by append, so one
     conflict fails only its own append.
+
+    ``unwritable`` is the LogUnwritable the last write failed with (the disk full, the
+    file read-only, ...), None once a write succeeds again; ``probe`` tries one.
     """
 
     def __init__(
@@ -80,6 +85,8 @@ class Writer:
         self._batch_size = batch_size
         self._linger = linger
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
+        self._wal = WalWatch(conn)
+        self.unwritable: LogUnwritable | None = None
         self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
@@ -98,6 +105,15 @@ class Writer:
         if deletion.error is not None:
             raise deletion.error
         return deletion.streams
+
+    def probe(self) -> LogUnwritable | None:
+        """Commit a write that means nothing, to learn whether the log takes writes;
+        returns why not (and sets ``unwritable``), or None."""
+        try:
+            self.delete_streams([], [probe_statement()])
+        except LogUnwritable as exc:
+            return exc
+        return None
 
     def _put(self, item: object) -> None:
         with self._lock:
@@ -151,18 +167,32 @@ class Writer:
 
     def _commit(self, batch: list[Append]) -> None:
         try:
+            self._wal.check()
             try:
                 self._commit_together(batch)
             except _Conflict:
                 self._commit_one_by_one(batch)
+            # Again after COMMIT: a batch committed into a deleted WAL file is not durable.
+            self._wal.check()
         except Exception as exc:  # the disk, not a caller: the whole batch fails
-            # Without the writer's traceback: its frames hold the batch, so the error
-            # would make a cycle through appends the garbage collector does not see.
-            _detach(exc)
+            error = self._failed(exc)
             for append in batch:
                 append.positions = ()
-                append.error = exc
+                append.error = error
+        else:
+            self.unwritable = None
         self._acknowledge(batch)
+
+    def _failed(self, exc: Exception) -> Exception:
+        """The error to report for a failed write: a LogUnwritable naming the fault if
+        it is one (also kept in ``unwritable``), else ``exc``."""
+        fault = unwritable(exc)
+        if fault is not None:
+            self.unwritable = fault
+            exc = fault
+        # Without the writer's traceback: its frames hold the batch, so the error
+        # would make a cycle through appends the garbage collector does not see.
+        return _detach(exc)
 
     def _rows(self, append: Append, now: float) -> list[tuple[str, int, str, bytes, float]]:
         base = append.expected_version
@@ -208,7 +238,7 @@ class Writer:
                     raise _Conflict from exc  # find the append it belongs to, one by one
             conn.execute("COMMIT")
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             for append in batch:
                 append.positions = ()
             if isinstance(exc, sqlite3.IntegrityError):
@@ -251,12 +281,13 @@ class Writer:
                 conn.execute("RELEASE one")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def _delete(self, deletion: _Deletion) -> None:
         conn = self._conn
         try:
+            self._wal.check()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # First, while the events they may refer to are still there.
@@ -266,11 +297,14 @@ class Writer:
                     streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
+            self._wal.check()
             deletion.streams = streams
         except Exception as exc:  # told to the caller, who waits on another thread
-            deletion.error = exc
+            deletion.error = self._failed(exc)
+        else:
+            self.unwritable = None
         deletion.done.set()
 
     def _acknowledge(self, batch: list[Append]) -> None:

@@ -34,6 +34,7 @@ PINNED = {
         "Status",
         "SystemClock",
         "SystemClosed",
+        "Unavailable",
     ],
     eventlog: [
         "FIRST_POSITION",
@@ -47,6 +48,7 @@ PINNED = {
         "EventLogError",
         "LogClosed",
         "LogReader",
+        "LogUnwritable",
         "NewEvent",
         "RecordedEvent",
         "SchemaError",

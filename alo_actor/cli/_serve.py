@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from alo_actor._system import AloSystem
 
 DEFAULT_MAX_WAIT = 60.0  # as alo_actor.http's: repeated so that --help imports no Litestar
+DEFAULT_HEADER_TIMEOUT = 10.0
 
 # uvicorn's exit status when the app's startup failed (the log would not open, --app raised).
 STARTUP_FAILURE = 3
@@ -53,7 +54,8 @@ def serve(
         str | None,
         typer.Option(
             envvar="ALO_TOKEN",
-            help="demand 'Authorization: Bearer <token>' on every route but /healthz",
+            help="demand 'Authorization: Bearer <token>' on every route but /healthz, "
+            "/readyz and /schema/openapi.json",
             show_default=False,
         ),
     ] = None,
@@ -75,6 +77,21 @@ def serve(
     max_wait: Annotated[
         float, typer.Option(help="the longest long poll in seconds, whatever wait= asks")
     ] = DEFAULT_MAX_WAIT,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            help="seconds a client has to send a request's headers, from connecting or "
+            "from the request's first byte; then 408 and the connection is closed"
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT,
+    expose_stack_traces: Annotated[
+        bool,
+        typer.Option(
+            "--expose-stack-traces",
+            help="answer failures with their stackTrace (a handler's traceback names "
+            "the server's files; left out by default)",
+        ),
+    ] = False,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
 ) -> None:
@@ -86,6 +103,7 @@ def serve(
     import uvicorn
 
     from alo_actor.http import create_app
+    from alo_actor.http._protocol import header_timeout_protocol
 
     setup = None if app_ref is None else load_setup(app_ref)
     asgi = create_app(
@@ -95,6 +113,7 @@ def serve(
         allowed_callback_hosts=["loopback", *(allow_callback_host or [])],
         durability=durability.value,
         max_wait=max_wait,
+        expose_stack_traces=expose_stack_traces,
     )
     service = asgi.state.service
     config = uvicorn.Config(
@@ -104,6 +123,7 @@ def serve(
         lifespan="on",
         access_log=access_log,
         log_level=log_level,
+        http=header_timeout_protocol(header_timeout),
         # Long polls end at once on shutdown, so this bounds only a stuck request.
         timeout_graceful_shutdown=30,
     )

@@ -28,9 +28,13 @@ from alo_actor.http._schemas import InfoBody, ResultBody, StartRequest, info_bod
 from alo_actor.http._service import Service
 
 
-def info_response(info: AloInfo, status_code: int = 200) -> JsonResponse[InfoBody]:
+def info_response(
+    service: Service, info: AloInfo, status_code: int = 200
+) -> JsonResponse[InfoBody]:
     return JsonResponse(
-        info_body(info), status_code=status_code, headers={ALO_STATUS: info.status.value}
+        info_body(info, service.expose_stack_traces),
+        status_code=status_code,
+        headers={ALO_STATUS: info.status.value},
     )
 
 
@@ -63,7 +67,7 @@ async def start(service: Service, data: StartRequest) -> JsonResponse[InfoBody]:
     except InvalidArgument:
         refuse_if_too_large(data.input, "input")
         raise
-    response = info_response(info, 201 if info.created else 200)
+    response = info_response(service, info, 201 if info.created else 200)
     if info.created:
         response.headers["Location"] = f"/v1/alos/{quote(info.id, safe='')}"
     return response

@@ -9,12 +9,15 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from alo_actor._system import AloSystem
 from alo_actor.http._auth import bearer_auth
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
+from alo_actor.http._media import JsonRequest, json_bodies
+from alo_actor.http._options import with_options
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
 from eventlog import Durability
@@ -30,6 +33,7 @@ def create_app(
     allowed_callback_hosts: Collection[str] = ("loopback",),
     durability: Durability = "normal",
     max_wait: float = DEFAULT_MAX_WAIT,
+    expose_stack_traces: bool = False,
 ) -> Litestar:
     """The HTTP API of http.md as an ASGI app (serve it with uvicorn).
 
@@ -43,6 +47,8 @@ def create_app(
         setup: called with the open system before the first request, to register
             handlers (a coroutine function is awaited).
         max_wait: the longest long poll, in seconds, whatever ``wait`` asks.
+        expose_stack_traces: answer failures with their ``stackTrace`` (a handler's
+            traceback names the server's files, so by default it is left out).
 
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
@@ -56,28 +62,37 @@ def create_app(
 
     else:
         open_system = system
-    service = Service(open_system, setup=setup, max_wait=max_wait)
+    service = Service(
+        open_system, setup=setup, max_wait=max_wait, expose_stack_traces=expose_stack_traces
+    )
     openapi = OpenAPIConfig(
         title="alo-actor",
         version=_version(),
         description="Durable promises (ALOs): start, read, wait for and settle them over HTTP.",
         path="/schema",
+        # The document only: the HTML viewers load their scripts from CDNs.
+        render_plugins=[JsonRenderPlugin()],
     )
     if token is not None:
         openapi.components = Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
         )
         openapi.security = [{"bearer": []}]
-    return Litestar(
-        route_handlers=ROUTES,
+    app = Litestar(
+        route_handlers=with_options(ROUTES),
         state=State({"service": service}),
         on_startup=[service.open],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        middleware=[bearer_auth(token)] if token is not None else [],
+        middleware=[json_bodies],
         openapi_config=openapi,
+        request_class=JsonRequest,
         request_max_body_size=MAX_BODY_BYTES,
     )
+    if token is not None:
+        # In front of the router, so that unknown paths and methods answer 401 too.
+        app.asgi_handler = bearer_auth(app.asgi_handler, token)
+    return app
 
 
 def _version() -> str:

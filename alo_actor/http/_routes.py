@@ -14,7 +14,7 @@ from alo_actor._errors import InvalidArgument, NotFound
 from alo_actor.http import _answers as answers
 from alo_actor.http._answers import info_response, refuse_if_too_large
 from alo_actor.http._docs import STATUS_HEADER, AloId, error_responses
-from alo_actor.http._errors import ALO_STATUS
+from alo_actor.http._errors import ALO_STATUS, ServiceError
 from alo_actor.http._history import event_bodies
 from alo_actor.http._hotpath import result_lane, start_lane
 from alo_actor.http._listing import list_alos
@@ -57,7 +57,8 @@ async def start_alo(request: AnyRequest, data: StartRequest) -> JsonResponse[Inf
     responses=error_responses(400, 404),
 )
 async def get_info(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody]:
-    return info_response(await service_of(request).system.aio.get_info(alo_id))
+    service = service_of(request)
+    return info_response(service, await service.system.aio.get_info(alo_id))
 
 
 @get(
@@ -88,10 +89,14 @@ async def get_result(
     responses=error_responses(400, 404),
 )
 async def get_events(request: AnyRequest, alo_id: AloId) -> JsonResponse[EventsBody]:
-    system = service_of(request).system
+    service = service_of(request)
+    system = service.system
     info = await system.aio.get_info(alo_id)
+    stack_traces = service.expose_stack_traces
     # A read of committed rows: in a worker thread, so the loop never waits on SQLite.
-    events = await asyncio.to_thread(lambda: event_bodies(system.log.read_stream(alo_id)))
+    events = await asyncio.to_thread(
+        lambda: event_bodies(system.log.read_stream(alo_id), stack_traces)
+    )
     if not events:
         raise NotFound(f"no ALO has id {alo_id!r}")
     return JsonResponse(
@@ -112,13 +117,13 @@ async def get_events(request: AnyRequest, alo_id: AloId) -> JsonResponse[EventsB
 async def complete_alo(
     request: AnyRequest, alo_id: AloId, data: CompleteRequest
 ) -> JsonResponse[InfoBody]:
-    aio = service_of(request).system.aio
+    service = service_of(request)
     try:
-        info = await aio.complete(alo_id, data.result, data.result_metadata)
+        info = await service.system.aio.complete(alo_id, data.result, data.result_metadata)
     except InvalidArgument:
         refuse_if_too_large(data.result, "result")
         raise
-    return info_response(info)
+    return info_response(service, info)
 
 
 @post(
@@ -129,13 +134,14 @@ async def complete_alo(
     responses=error_responses(400, 404, 413),
 )
 async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> JsonResponse[InfoBody]:
+    service = service_of(request)
     failure = data.failure()
     try:
-        info = await service_of(request).system.aio.fail(alo_id, failure)
+        info = await service.system.aio.fail(alo_id, failure)
     except InvalidArgument:
         refuse_if_too_large(failure, "failure")
         raise
-    return info_response(info)
+    return info_response(service, info)
 
 
 @post(
@@ -148,8 +154,9 @@ async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> Jso
 async def cancel_alo(
     request: AnyRequest, alo_id: AloId, data: CancelRequest | None = None
 ) -> JsonResponse[InfoBody]:
+    service = service_of(request)
     reason = None if data is None else data.reason
-    return info_response(await service_of(request).system.aio.cancel(alo_id, reason))
+    return info_response(service, await service.system.aio.cancel(alo_id, reason))
 
 
 @post(
@@ -160,7 +167,8 @@ async def cancel_alo(
     responses=error_responses(400, 404),
 )
 async def pause_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody]:
-    return info_response(await service_of(request).system.aio.pause(alo_id))
+    service = service_of(request)
+    return info_response(service, await service.system.aio.pause(alo_id))
 
 
 @post(
@@ -171,7 +179,8 @@ async def pause_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody
     responses=error_responses(400, 404),
 )
 async def resume_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody]:
-    return info_response(await service_of(request).system.aio.resume(alo_id))
+    service = service_of(request)
+    return info_response(service, await service.system.aio.resume(alo_id))
 
 
 @get(
@@ -182,6 +191,22 @@ async def resume_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBod
 )
 async def healthz() -> JsonResponse[HealthBody]:
     return JsonResponse(HealthBody())
+
+
+@get(
+    "/readyz",
+    summary="Readiness: whether the log takes writes (open even when a token is required)",
+    description="503, with a Failure naming the cause, while the log cannot be written "
+    "(the disk is full, the file is read-only, an I/O error, its WAL file was deleted) "
+    "or the server is shutting down; reads may still be served.",
+    responses={code: error_responses()[code] for code in (500, 503)},
+    security=[{}],
+)
+async def readyz(request: AnyRequest) -> JsonResponse[HealthBody]:
+    reason = await service_of(request).unwritable()
+    if reason is not None:
+        raise ServiceError(503, "Unavailable", reason)
+    return JsonResponse(HealthBody(status="ready"))
 
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -196,4 +221,5 @@ ROUTES: list[ControllerRouterHandler] = [
     pause_alo,
     resume_alo,
     healthz,
+    readyz,
 ]

@@ -28,10 +28,12 @@ class Service:
         *,
         setup: Callable[[AloSystem], Any] | None = None,
         max_wait: float = 60.0,
+        expose_stack_traces: bool = False,
     ) -> None:
         self._open_system = open_system
         self._setup = setup
         self.max_wait = max_wait
+        self.expose_stack_traces = expose_stack_traces
         self._system: AloSystem | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._polls: set[asyncio.Task[Any]] = set()
@@ -65,6 +67,19 @@ class Service:
         system, self._system = self._system, None
         if system is not None:
             await asyncio.to_thread(system.close)
+
+    async def unwritable(self) -> str | None:
+        """Why the service cannot take writes now (its log cannot be written, or it is
+        shutting down), or None. A log that failed a write is tried again here (a
+        write that means nothing), so readiness returns once the cause is gone even
+        while no client writes."""
+        if self.stopping:
+            return "the server is shutting down"
+        log = self.system.log
+        fault = log.unwritable
+        if fault is not None:
+            fault = await asyncio.to_thread(log.probe)
+        return None if fault is None else str(fault)
 
     def begin_shutdown(self) -> None:
         """Make every long poll answer now; safe to call from any thread or a signal handler."""

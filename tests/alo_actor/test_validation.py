@@ -29,6 +29,11 @@ BAD_IDS: list[tuple[Any, str]] = [
     ("zero\u200bwidth", "U+200B"),  # format character (Cf), not whitespace
     ("\ufeffbom", "U+FEFF"),
     ("rtl\u202emark", "U+202E"),
+    # URL-normalising clients turn /v1/alos/.. into /v1: it could never be read back.
+    (".", "'.'"),
+    ("..", "'..'"),
+    ("lone\ud800surrogate", "U+D800"),  # no UTF-8 form
+    ("\udfff", "surrogate"),
     (42, "string"),
     (None, "string"),
 ]
@@ -43,6 +48,9 @@ GOOD_IDS = [
     "a.b:c@d#e?f",
     "back\\slash",
     "\ue000private",
+    "...",
+    ".hidden",
+    "a..b",
 ]
 
 BAD_URLS: list[tuple[Any, str]] = [

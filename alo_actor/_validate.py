@@ -174,6 +174,11 @@ def check_result_urls(urls: Any, allowed_hosts: Collection[str] | None) -> list[
     for url in urls:
         if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
             raise InvalidArgument(f"result URL must be a string of at most {MAX_URL_LENGTH}")
+        if not url.isascii():
+            # A URL is ASCII (RFC 3986); HTTP clients disagree on encoding anything else.
+            raise InvalidArgument(
+                f"result URL must be ASCII (percent-encode other characters): {url!r}"
+            )
         if not url.isprintable() or " " in url:
             # urlsplit silently drops tabs and newlines and strips leading blanks, so
             # the host it finds is not the one an HTTP client would see (if any).

@@ -47,6 +47,9 @@ _OWN_FAULT = (
 
 _STOP = object()
 _log = logging.getLogger("eventlog")
+# While idle, the writer looks at its WAL file this often: a WAL deleted while nothing
+# is written is noticed (and what it held saved) before the process can be killed.
+_IDLE_WAL_CHECK = 1.0
 
 
 class _Deletion:
@@ -133,7 +136,14 @@ class Writer:
     def _run(self) -> None:
         held: object = None  # what ended the last drain: _STOP, a deletion, or nothing
         while held is not _STOP:
-            item = self._queue.get() if held is None else held
+            if held is None:
+                try:
+                    item = self._queue.get(timeout=_IDLE_WAL_CHECK)
+                except queue.Empty:
+                    self._check_wal()
+                    continue
+            else:
+                item = held
             held = None
             if item is _STOP:
                 break
@@ -147,6 +157,12 @@ class Writer:
                 held = self._drain(batch)
             self._commit(batch)
         self._conn.close()
+
+    def _check_wal(self) -> None:
+        try:
+            self._wal.check()
+        except LogUnwritable as exc:
+            self.unwritable = exc
 
     def _drain(self, batch: list[Append]) -> object:
         """Add queued appends to ``batch``; return the item that is not one, if any.

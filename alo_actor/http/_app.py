@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from importlib import metadata
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from alo_actor._system import AloSystem
@@ -17,6 +17,7 @@ from alo_actor.http._auth import bearer_auth
 from alo_actor.http._errors import EXCEPTION_HANDLERS
 from alo_actor.http._hotpath import MAX_BODY_BYTES
 from alo_actor.http._media import JsonRequest, json_bodies
+from alo_actor.http._openapi import AmendedJson, warm_up
 from alo_actor.http._options import with_options
 from alo_actor.http._routes import ROUTES
 from alo_actor.http._service import Service
@@ -53,9 +54,10 @@ def create_app(
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
     """
+    documented_hosts: list[str] | None = None
     if isinstance(system, str):
         path = system
-        hosts = list(allowed_callback_hosts)
+        hosts = documented_hosts = list(allowed_callback_hosts)
 
         def open_system() -> AloSystem:
             return AloSystem.open(path, durability=durability, allowed_callback_hosts=hosts)
@@ -71,7 +73,7 @@ def create_app(
         description="Durable promises (ALOs): start, read, wait for and settle them over HTTP.",
         path="/schema",
         # The document only: the HTML viewers load their scripts from CDNs.
-        render_plugins=[JsonRenderPlugin()],
+        render_plugins=[AmendedJson(documented_hosts)],
     )
     if token is not None:
         openapi.components = Components(
@@ -81,7 +83,7 @@ def create_app(
     app = Litestar(
         route_handlers=with_options(ROUTES),
         state=State({"service": service}),
-        on_startup=[service.open],
+        on_startup=[service.open, _warm_up],
         on_shutdown=[service.close],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=[json_bodies],
@@ -93,6 +95,10 @@ def create_app(
         # In front of the router, so that unknown paths and methods answer 401 too.
         app.asgi_handler = bearer_auth(app.asgi_handler, token)
     return app
+
+
+async def _warm_up() -> None:
+    await asyncio.to_thread(warm_up)
 
 
 def _version() -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import msgspec
 from litestar import get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.types import ControllerRouterHandler
 
-from alo_actor._errors import InvalidArgument, NotFound
+from alo_actor._errors import NotFound
 from alo_actor.http import _answers as answers
-from alo_actor.http._answers import info_response, refuse_if_too_large
+from alo_actor.http._answers import info_response, stored
 from alo_actor.http._docs import STATUS_HEADER, AloId, error_responses
 from alo_actor.http._errors import ALO_STATUS, ServiceError
 from alo_actor.http._history import event_bodies
@@ -118,11 +119,10 @@ async def complete_alo(
     request: AnyRequest, alo_id: AloId, data: CompleteRequest
 ) -> JsonResponse[InfoBody]:
     service = service_of(request)
-    try:
-        info = await service.system.aio.complete(alo_id, data.result, data.result_metadata)
-    except InvalidArgument:
-        refuse_if_too_large(data.result, "result")
-        raise
+    aio = service.system.aio
+    info = await stored(
+        lambda result: aio.complete(alo_id, result, data.result_metadata), data.result, "result"
+    )
     return info_response(service, info)
 
 
@@ -135,12 +135,14 @@ async def complete_alo(
 )
 async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> JsonResponse[InfoBody]:
     service = service_of(request)
+    aio = service.system.aio
     failure = data.failure()
-    try:
-        info = await service.system.aio.fail(alo_id, failure)
-    except InvalidArgument:
-        refuse_if_too_large(failure, "failure")
-        raise
+    info = await stored(
+        lambda details: aio.fail(alo_id, msgspec.structs.replace(failure, details=details)),
+        failure.details,
+        "failure",
+        whole=failure,
+    )
     return info_response(service, info)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from litestar import Request
 from alo_actor._system import AloSystem
 
 AnyRequest = Request[Any, Any, Any]
+
+logger = logging.getLogger("alo_actor.http")
 
 
 class Service:
@@ -60,6 +63,11 @@ class Service:
             await asyncio.to_thread(system.close)
             raise
         self._system = system
+        # A file that cannot be written (opened read-only, say) is told at once, and
+        # /readyz says so before any client's write fails on it.
+        fault = await asyncio.to_thread(system.log.probe)
+        if fault is not None:
+            logger.warning("%s: reads are answered, writes get 503", fault)
 
     async def close(self) -> None:
         """End the remaining long polls, then close the system (idempotent)."""

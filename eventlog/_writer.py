@@ -116,6 +116,8 @@ class Writer:
             self.delete_streams([], [probe_statement()])
         except LogUnwritable as exc:
             return exc
+        except LogClosed:
+            return LogUnwritable("the log is closed")
         return None
 
     def _put(self, item: object) -> None:

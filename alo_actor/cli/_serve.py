@@ -81,7 +81,7 @@ def serve(
         float,
         typer.Option(
             help="seconds a client has to send a request's headers, from connecting or "
-            "from the request's first byte; then 408 and the connection is closed"
+            "from the request's first byte; then 408 and the connection is closed",
         ),
     ] = DEFAULT_HEADER_TIMEOUT,
     expose_stack_traces: Annotated[
@@ -105,6 +105,8 @@ def serve(
     from alo_actor.http import create_app
     from alo_actor.http._protocol import header_timeout_protocol
 
+    if not header_timeout > 0:
+        raise typer.BadParameter("must be more than 0 seconds", param_hint="--header-timeout")
     setup = None if app_ref is None else load_setup(app_ref)
     asgi = create_app(
         str(db),

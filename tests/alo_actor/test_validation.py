@@ -72,7 +72,8 @@ BAD_URLS: list[tuple[Any, str]] = [
     ("http://evil.com\t@127.0.0.1:9/", "whitespace"),
     ("http://127.0.0.1:9/a b", "whitespace"),
     ("http://127.0.0.1:9/\x00", "control"),
-    ("http://127.0.0.1:9/\u200b", "control"),
+    ("http://127.0.0.1:9/\u200b", "ASCII"),
+    ("http://127.0.0.1:9/caf\u00e9", "ASCII"),  # percent-encode it: %C3%A9
 ]
 
 

@@ -20,23 +20,7 @@ from alo_actor import AloSystem, InvalidArgument, OperationFailed, RetryPolicy, 
 from alo_actor._validate import MAX_NESTING
 from tests.alo_actor.logtools_support import alo
 from tests.conftest import wait_until
-
-
-def nested(depth: int) -> Any:
-    """Lists within lists, ``depth`` deep, around a string (``nested(2) == [["x"]]``)."""
-    value: Any = "x"
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
-def depth_of(value: Any) -> int:
-    depth = 0
-    while isinstance(value, list | dict):
-        value = value[0] if isinstance(value, list) else next(iter(value.values()))
-        depth += 1
-    return depth
-
+from tests.values import depth_of, nested
 
 DEEPEST = nested(MAX_NESTING)
 TOO_DEEP = nested(MAX_NESTING + 1)

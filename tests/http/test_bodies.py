@@ -11,23 +11,9 @@ import pytest
 
 from alo_actor._validate import MAX_NESTING
 from tests.http.support import failure_of, info_of, start
+from tests.values import depth_of, nested
 
 JSON = {"content-type": "application/json"}
-
-
-def nested(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
-def depth_of(value: Any) -> int:
-    depth = 0
-    while isinstance(value, list):
-        value = value[0]
-        depth += 1
-    return depth
 
 
 def raw(client: httpx.Client, path: str, body: bytes, headers: dict[str, str] = JSON) -> Any:

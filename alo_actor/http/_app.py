@@ -44,7 +44,9 @@ def create_app(
             or a function that opens the AloSystem itself (then those two arguments
             are not used, and the function should pass an allow-list: without one
             the service would post outcomes to any host a client names).
-        token: when set, every route but ``/healthz`` wants ``Authorization: Bearer <token>``.
+        token: when set, every request wants ``Authorization: Bearer <token>`` (checked
+            before routing, so unknown paths and methods answer 401 too), except for
+            ``/healthz``, ``/readyz`` and ``/schema/openapi.json``.
         setup: called with the open system before the first request, to register
             handlers (a coroutine function is awaited).
         max_wait: the longest long poll, in seconds, whatever ``wait`` asks.

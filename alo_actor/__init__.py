@@ -13,6 +13,7 @@ from alo_actor._errors import (
     OperationFailed,
     OperationTimedOut,
     SystemClosed,
+    Unavailable,
 )
 from alo_actor._handlers import CancelSignal, HandlerContext, HandlerResult, RetryPolicy
 from alo_actor._model import AloInfo, Failure, Status
@@ -43,4 +44,5 @@ __all__ = [
     "Status",
     "SystemClock",
     "SystemClosed",
+    "Unavailable",
 ]

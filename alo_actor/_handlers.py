@@ -150,9 +150,10 @@ def failure_of(error: BaseException) -> Failure:
 
 
 def _encodable(value: Any) -> bool:
+    """Whether ``value`` may be stored as a failure's details (the limits of any input)."""
     try:
-        msgspec.msgpack.encode(value)
-    except (TypeError, ValueError, OverflowError):
+        encode_payload(value, "details")
+    except InvalidArgument:
         return False
     return True
 

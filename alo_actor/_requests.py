@@ -24,6 +24,7 @@ from alo_actor._validate import (
     check_metadata,
     check_operation,
     check_result_urls,
+    check_text,
     check_timeout,
     encode_payload,
 )
@@ -95,13 +96,15 @@ def fail_command(
         failure.stack_trace is not None and not isinstance(failure.stack_trace, str)
     ):
         raise InvalidArgument("failure type and stack_trace must be strings")
-    encode_payload(failure, "failure")
+    encode_payload(failure, "failure", wrapped=True)
     return Fail(failure)
 
 
 def cancel_command(reason: str | None) -> Cancel:
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidArgument("reason must be a string")
+    if reason is not None:
+        if not isinstance(reason, str):
+            raise InvalidArgument("reason must be a string")
+        check_text(reason, "reason")
     return Cancel(reason)
 
 

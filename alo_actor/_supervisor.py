@@ -20,7 +20,7 @@ import pykka
 
 from actors import Deliver, Entity, EntityHost, Reply, Shards, Step
 from alo_actor._clock import Clock
-from alo_actor._errors import AloError, NotFound, SystemClosed
+from alo_actor._errors import AloError, NotFound, SystemClosed, Unavailable
 from alo_actor._events import (
     CODEC,
     AloEvent,
@@ -58,7 +58,7 @@ from alo_actor._stats import EngineStats
 from alo_actor._timers import Timers
 from alo_actor.delivery import Delivery, Dispatcher, owed_deliveries
 from alo_actor.readmodel import project
-from eventlog import Fenced, NewEvent, RecordedEvent
+from eventlog import Fenced, LogUnwritable, NewEvent, RecordedEvent
 
 _log = logging.getLogger("alo_actor")
 
@@ -545,5 +545,7 @@ def _attempt_here(entity: Entity[AloState]) -> bool:
 def _internal(error: BaseException) -> AloError:
     if isinstance(error, AloError):
         return error
+    if isinstance(error, LogUnwritable):
+        return Unavailable(str(error))
     failure = failure_of(error)
     return AloError(f"internal error: {failure.message}", failure)

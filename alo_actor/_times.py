@@ -23,9 +23,18 @@ from alo_actor._errors import InvalidArgument
 MAX_DURATION = 100 * 365 * 24 * 3600.0
 
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*")
-_AGE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)\s*")
-_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+# What is read, whole; the OpenAPI document gives clients the same patterns.
+DURATION_PATTERN = r"[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(ms|s|m|h|d|w)?[ \t]*"
+AGE_PATTERN = r"[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(ms|s|m|h|d|w)[ \t]*"
+UNIX_TIME_PATTERN = r"-?[0-9]+(?:\.[0-9]*)?"
+_DURATION = re.compile(DURATION_PATTERN)
+_AGE = re.compile(AGE_PATTERN)
+_UNIX_TIME = re.compile(UNIX_TIME_PATTERN)
+# RFC 3339's date-time, which is what JSON Schema's "date-time" format means.
+_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 DURATION_HELP = '"500ms", "30s", "5m", "1h", "7d", "2w" or seconds'
 TIME_HELP = (
@@ -56,8 +65,9 @@ def rfc3339(seconds: float) -> str:
 def parse_duration(value: str | float | int, what: str = "timeout") -> float:
     """Seconds from a duration (see the module's docstring).
 
-    Raises InvalidArgument, naming ``what``, for anything else, a negative or
-    non-finite value, or more than a hundred years.
+    Anything longer than a hundred years counts as a hundred years (as good as never:
+    a bound no pattern in the OpenAPI document could state). Raises InvalidArgument,
+    naming ``what``, for anything else, or a negative or non-finite value.
     """
     if isinstance(value, bool):
         raise InvalidArgument(f"{what} must be a duration such as {DURATION_HELP}, not {value}")
@@ -72,9 +82,26 @@ def parse_duration(value: str | float | int, what: str = "timeout") -> float:
         seconds = float(match.group(1)) * UNITS[match.group(2) or "s"]
     if not math.isfinite(seconds) or seconds < 0:
         raise InvalidArgument(f"{what} must be a finite, non-negative duration, not {value!r}")
-    if seconds > MAX_DURATION:
-        raise InvalidArgument(f"{what} must be at most {MAX_DURATION:.0f} s, not {value!r}")
-    return seconds
+    return min(seconds, MAX_DURATION)
+
+
+def _rfc3339(value: str, what: str) -> float:
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        if _RFC3339.fullmatch(f"{value}Z"):
+            raise InvalidArgument(f"{what} needs a time zone offset (Z or +hh:mm): {value!r}")
+        raise InvalidArgument(f"{what} must be a time: {TIME_HELP}; not {value!r}")
+    day, minutes, seconds, fraction, offset = match.groups()
+    # RFC 3339 has leap seconds (:60); datetime has not: one second past :59.
+    leap = seconds == "60"
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        moment = datetime.fromisoformat(
+            f"{day}T{minutes}:{'59' if leap else seconds}{fraction or ''}{offset}"
+        )
+    except ValueError as exc:
+        raise InvalidArgument(f"{what} is not a valid time ({exc}): {value!r}") from None
+    return moment.timestamp() + leap
 
 
 def parse_time(
@@ -94,21 +121,13 @@ def parse_time(
     """
     if isinstance(value, bool):
         raise InvalidArgument(f"{what} must be a time: {TIME_HELP}; not {value}")
-    if isinstance(value, int | float) or _NUMBER.fullmatch(value):
+    if isinstance(value, int | float) or _UNIX_TIME.fullmatch(value):
         seconds = float(value)
     elif (age := _AGE.fullmatch(value)) is not None:
-        ago = float(age.group(1)) * UNITS[age.group(2)]
-        if ago > MAX_DURATION:
-            raise InvalidArgument(f"{what} {value!r} is more than a hundred years ago")
+        ago = min(float(age.group(1)) * UNITS[age.group(2)], MAX_DURATION)
         seconds = (time.time() if now is None else now) - ago
     else:
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidArgument(f"{what} must be a time: {TIME_HELP}; not {value!r}") from None
-        if moment.tzinfo is None:
-            raise InvalidArgument(f"{what} needs a time zone offset (Z or +hh:mm): {value!r}")
-        seconds = moment.timestamp() - slack
+        seconds = _rfc3339(value.strip(), what) - slack
     if not math.isfinite(seconds):
         raise InvalidArgument(f"{what} must be a finite time, not {value!r}")
     return seconds

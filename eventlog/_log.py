@@ -24,6 +24,7 @@ from eventlog._types import (
     Head,
     Lease,
     LogClosed,
+    LogUnwritable,
     Member,
     Membership,
     NewEvent,
@@ -138,6 +139,17 @@ class EventLog:
         if append.error is not None:
             raise append.error
         return list(append.positions)
+
+    @property
+    def unwritable(self) -> LogUnwritable | None:
+        """Why the last write failed, while the log cannot be written (a full disk, a
+        read-only file, an I/O error, a lost WAL file); None once a write succeeds."""
+        return self._writer.unwritable
+
+    def probe(self) -> LogUnwritable | None:
+        """Commit a write that means nothing (on the writer thread, in turn); returns
+        why the log cannot be written, or None. Clears ``unwritable`` if it succeeds."""
+        return self._writer.probe()
 
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         """Delete every event of the streams; returns how many of them had events.

@@ -64,6 +64,17 @@ class LogClosed(EventLogError):
     """The log was closed; nothing more can be appended."""
 
 
+class LogUnwritable(EventLogError):
+    """The log cannot be written now: ``reason`` names why (the disk is full, the file
+    is read-only, an I/O error, its WAL file was deleted). Nothing of the failed
+    append was committed; once the cause is gone, appends succeed again (except after
+    a lost WAL file, which needs the log reopened)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the event log cannot be written: {reason}")
+        self.reason = reason
+
+
 class SchemaError(EventLogError):
     """The file is not an event log this version can open."""
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
+from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
 from eventlog._multirow import execute_grouped, insert_events
 from eventlog._stats import CommitStats
 from eventlog._types import (
@@ -19,6 +20,7 @@ from eventlog._types import (
     ConcurrencyError,
     Fenced,
     LogClosed,
+    LogUnwritable,
     NewEvent,
     Statement,
 )
@@ -52,6 +54,9 @@ _OWN_FAULT = (
 
 _STOP = object()
 _log = logging.getLogger("eventlog")
+# While idle, the writer looks at its WAL file this often: a WAL deleted while nothing
+# is written is noticed (and what it held saved) before the process can be killed.
+_IDLE_WAL_CHECK = 1.0
 
 
 _R = TypeVar("_R")
@@ -78,6 +83,9 @@ class Writer:
     appends), plus what arrives during an optional ``linger``. One transaction per
     batch; a batch with a conflicting append is retried append by append, so one
     conflict fails only its own append.
+
+    ``unwritable`` is the LogUnwritable the last write failed with (the disk full, the
+    file read-only, ...), None once a write succeeds again; ``probe`` tries one.
     """
 
     def __init__(
@@ -95,6 +103,8 @@ class Writer:
         # process's own and reads only the others' events.
         self._frontier = frontier
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
+        self._wal = WalWatch(conn)
+        self.unwritable: LogUnwritable | None = None
         self._closed = False
         self._lock = threading.Lock()
         self.stats = CommitStats()
@@ -136,6 +146,17 @@ class Writer:
             raise task.error
         return task.result  # type: ignore[return-value]
 
+    def probe(self) -> LogUnwritable | None:
+        """Commit a write that means nothing, to learn whether the log takes writes;
+        returns why not (and sets ``unwritable``), or None."""
+        try:
+            self.delete_streams([], [probe_statement()])
+        except LogUnwritable as exc:
+            return exc
+        except LogClosed:
+            return LogUnwritable("the log is closed")
+        return None
+
     def _put(self, item: object) -> None:
         with self._lock:
             if self._closed:
@@ -154,7 +175,14 @@ class Writer:
     def _run(self) -> None:
         held: object = None  # what ended the last drain: _STOP, a task, or nothing
         while held is not _STOP:
-            item = self._queue.get() if held is None else held
+            if held is None:
+                try:
+                    item = self._queue.get(timeout=_IDLE_WAL_CHECK)
+                except queue.Empty:
+                    self._check_wal()
+                    continue
+            else:
+                item = held
             held = None
             if item is _STOP:
                 break
@@ -168,6 +196,12 @@ class Writer:
                 held = self._drain(batch)
             self._commit(batch)
         self._conn.close()
+
+    def _check_wal(self) -> None:
+        try:
+            self._wal.check()
+        except LogUnwritable as exc:
+            self.unwritable = exc
 
     def _drain(self, batch: list[Append]) -> object:
         """Add queued appends to ``batch``; return the item that is not one, if any.
@@ -189,20 +223,34 @@ class Writer:
     def _commit(self, batch: list[Append]) -> None:
         began = time.perf_counter()
         try:
+            self._wal.check()
             try:
                 self._commit_together(batch)
             except _Conflict:
                 self._commit_one_by_one(batch)
+            # Again after COMMIT: a batch committed into a deleted WAL file is not durable.
+            self._wal.check()
             self.stats.committed(len(batch), time.perf_counter() - began)
         except Exception as exc:  # the disk, not a caller: the whole batch fails
             self.stats.failed()
-            # Without the writer's traceback: its frames hold the batch, so the error
-            # would make a cycle through appends the garbage collector does not see.
-            _detach(exc)
+            error = self._failed(exc)
             for append in batch:
                 append.positions = ()
-                append.error = exc
+                append.error = error
+        else:
+            self.unwritable = None
         self._acknowledge(batch)
+
+    def _failed(self, exc: Exception) -> Exception:
+        """The error to report for a failed write: a LogUnwritable naming the fault if
+        it is one (also kept in ``unwritable``), else ``exc``."""
+        fault = unwritable(exc)
+        if fault is not None:
+            self.unwritable = fault
+            exc = fault
+        # Without the writer's traceback: its frames hold the batch, so the error
+        # would make a cycle through appends the garbage collector does not see.
+        return _detach(exc)
 
     def _rows(self, append: Append, now: float) -> list[tuple[str, int, str, bytes, float]]:
         base = append.expected_version
@@ -250,7 +298,7 @@ class Writer:
                     raise _Conflict from exc  # find the append it belongs to, one by one
             self._commit_positions(first + 1, last)
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             for append in batch:
                 append.positions = ()
                 append.error = None
@@ -313,7 +361,7 @@ class Writer:
             # a row rolled back to its savepoint gives its position back.
             self._commit_positions(min(stored, default=1), max(stored, default=0))
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             for append in batch:
                 append.positions = ()
                 append.error = None
@@ -322,16 +370,20 @@ class Writer:
     def _run_task(self, task: _Task[Any]) -> None:
         conn = self._conn
         try:
+            self._wal.check()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = task.work(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
+            self._wal.check()
             task.result = result
         except Exception as exc:  # told to the caller, who waits on another thread
-            task.error = _detach(exc)
+            task.error = self._failed(exc)
+        else:
+            self.unwritable = None
         task.done.set()
 
     def _acknowledge(self, batch: list[Append]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_WAIT = 60.0  # as alo_actor.http's: repeated so that --help imports no Litestar
 DEFAULT_NEXUS_SERVICE = "alo"  # as NexusOptions', likewise
 DEFAULT_NEXUS_WAIT = 0.5
+DEFAULT_HEADER_TIMEOUT = 10.0
 
 # uvicorn's exit status when the app's startup failed (the log would not open, --app raised).
 STARTUP_FAILURE = 3
@@ -84,7 +85,8 @@ def serve(
         typer.Option(
             envvar="ALO_TOKEN",
             metavar="TOKEN",
-            help="Demand 'Authorization: Bearer TOKEN' on every route but /healthz.",
+            help="Demand 'Authorization: Bearer TOKEN' on every route but /healthz, "
+            "/readyz and /schema/openapi.json.",
             show_default=False,
         ),
     ] = None,
@@ -159,6 +161,22 @@ def serve(
             "one's ALOs if it dies.",
         ),
     ] = DEFAULT_LEASE_SECONDS,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="How long a client has to send a request's headers, from connecting or "
+            "from the request's first byte; then 408 and the connection is closed.",
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT,
+    expose_stack_traces: Annotated[
+        bool,
+        typer.Option(
+            "--expose-stack-traces",
+            help="Answer failures with their stackTrace (a handler's traceback names "
+            "the server's files; left out by default).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (docs/http.md) until SIGINT or SIGTERM, then shut down cleanly.
 
@@ -166,18 +184,29 @@ def serve(
     system is closed. GET /metrics serves Prometheus metrics.
     """
     with cleanly("serve"):
+        if not header_timeout > 0:
+            raise CliError(f"--header-timeout must be more than 0 seconds, not {header_timeout}")
         path = log_to_open(str(db))
         setup = None if app_ref is None else load_setup(app_ref)
         delivery = _delivery(webhook_secret)
-        nexus = _nexus(nexus_service, nexus_wait, nexus_token)
+        serving = _Serving(
+            host=host,
+            port=port,
+            token=token or None,
+            max_wait=max_wait,
+            nexus=_nexus(nexus_service, nexus_wait, nexus_token),
+            expose_stack_traces=expose_stack_traces,
+            header_timeout=header_timeout,
+            access_log=access_log,
+            log_level=log_level,
+            log_format=log_format,
+        )
         hosts = ["loopback", *(allow_callback_host or [])]
         system = _open(path, durability.value, hosts, delivery, lease_seconds)
     try:
         if setup is not None:
             _run_setup(setup, system, app_ref or "")
-        started = _run(
-            system, host, port, token, max_wait, access_log, log_level, log_format, nexus
-        )
+        started = _run(system, serving)
     finally:
         system.close()
     if not started:
@@ -244,35 +273,48 @@ async def _awaited(outcome: Awaitable[Any]) -> None:
     await outcome
 
 
-def _run(
-    system: AloSystem,
-    host: str,
-    port: int,
-    token: str | None,
-    max_wait: float,
-    access_log: bool,
-    log_level: LogLevel,
-    log_format: LogFormat,
-    nexus: NexusOptions,
-) -> bool:
+class _Serving(NamedTuple):
+    """How the HTTP side of ``alo serve`` runs (its options, checked)."""
+
+    host: str
+    port: int
+    token: str | None
+    max_wait: float
+    nexus: NexusOptions
+    expose_stack_traces: bool
+    header_timeout: float
+    access_log: bool
+    log_level: LogLevel
+    log_format: LogFormat
+
+
+def _run(system: AloSystem, serving: _Serving) -> bool:
     """Serve until a signal; False if the server never started (the port was taken)."""
     import uvicorn
 
     from alo_actor.http import create_app
+    from alo_actor.http._protocol import header_timeout_protocol
 
-    asgi = create_app(lambda: system, token=token or None, max_wait=max_wait, nexus=nexus)
+    asgi = create_app(
+        lambda: system,
+        token=serving.token,
+        max_wait=serving.max_wait,
+        nexus=serving.nexus,
+        expose_stack_traces=serving.expose_stack_traces,
+    )
     service = asgi.state.service
     options: dict[str, Any] = {}
-    config_dict = log_config(log_format.value, log_level.value)
+    config_dict = log_config(serving.log_format.value, serving.log_level.value)
     if config_dict is not None:
         options["log_config"] = config_dict
     config = uvicorn.Config(
         asgi,
-        host=host,
-        port=port,
+        host=serving.host,
+        port=serving.port,
         lifespan="on",
-        access_log=access_log,
-        log_level=log_level.value,
+        access_log=serving.access_log,
+        log_level=serving.log_level.value,
+        http=header_timeout_protocol(serving.header_timeout),
         # Long polls end at once on shutdown, so this bounds only a stuck request.
         timeout_graceful_shutdown=30,
         **options,

@@ -183,7 +183,7 @@ async def change_stream(
         while not service.stopping:
             events = await asyncio.to_thread(_read, system, position, alo_id)
             if events:
-                yield await _frames(system, events)
+                yield await _frames(system, events, service.expose_stack_traces)
                 position = events[-1].position
                 if len(events) == BATCH and alo_id is None:
                     continue
@@ -213,7 +213,7 @@ def _read(system: AloSystem, after: int, alo_id: str | None) -> list[RecordedEve
 _encode = msgspec.json.Encoder().encode
 
 
-async def _frames(system: AloSystem, events: list[RecordedEvent]) -> bytes:
+async def _frames(system: AloSystem, events: list[RecordedEvent], stack_traces: bool) -> bytes:
     ids = list(dict.fromkeys(event.stream_id for event in events))
     found = await asyncio.gather(*(system.aio.get_info(i) for i in ids), return_exceptions=True)
     infos: dict[str, AloInfo | None] = {}
@@ -230,7 +230,7 @@ async def _frames(system: AloSystem, events: list[RecordedEvent]) -> bytes:
         alo_id = event.stream_id
         if alo_id not in bodies:
             info = infos[alo_id]
-            bodies[alo_id] = None if info is None else info_body(info)
+            bodies[alo_id] = None if info is None else info_body(info, stack_traces)
         body = bodies[alo_id]
         change = ChangeBody(
             position=event.position,

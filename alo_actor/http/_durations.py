@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from alo_actor._times import MAX_DURATION, parse_duration
+from alo_actor._times import (
+    AGE_PATTERN,
+    DURATION_PATTERN,
+    MAX_DURATION,
+    UNIX_TIME_PATTERN,
+    parse_duration,
+)
 from alo_actor._times import parse_time as _parse_time
 
-__all__ = ["MAX_DURATION", "parse_duration", "parse_time"]
+__all__ = [
+    "AGE_PATTERN",
+    "DURATION_PATTERN",
+    "MAX_DURATION",
+    "UNIX_TIME_PATTERN",
+    "parse_duration",
+    "parse_time",
+]
 
 
 def parse_time(value: str | None, what: str) -> float | None:

@@ -8,9 +8,10 @@ of the two handlers carries a route middleware, ``start_lane`` or ``result_lane`
 that answers a well-formed request itself: the same msgspec decoding, the same
 ``_answers`` code, the same bytes sent.
 
-It runs after everything in front of a handler: routing, the host check, the bearer
-token, and Litestar's exception middleware, which answers whatever the lane raises
-exactly as it answers the handler's errors. Anything the lane is not sure of goes on
+It runs after everything in front of a handler: the bearer token (before routing),
+routing, the check that a body is JSON (415, ``_media``), and Litestar's exception
+middleware, which answers whatever the lane raises exactly as it answers the
+handler's errors. Anything the lane is not sure of goes on
 to the handler, which then answers as it always has: a body with no Content-Length,
 announced or grown over the limit, that does not decode, or that msgspec refuses
 (with its message naming the field); an id outside the length limits; a query string

@@ -1,5 +1,5 @@
-"""The design note's greeting example as an ``alo serve --app`` module, with a slow twin
-and one that always fails."""
+"""The design note's greeting example as an ``alo serve --app`` module, with a slow twin,
+one that always fails, and one that fails at once."""
 
 from __future__ import annotations
 
@@ -23,8 +23,14 @@ def boom(ctx: HandlerContext, input: Any) -> None:
     raise Boom(f"attempt {ctx.attempt} failed")
 
 
+def decline(ctx: HandlerContext, input: Any) -> None:
+    """Fails at once, so its failure carries this file's traceback."""
+    raise ValueError(f"declined {input!r}")
+
+
 def register(system: AloSystem) -> None:
     """What ``--app tests.http.greeting_app:register`` runs at startup."""
     system.register("greeting", greet)
     system.register("linger", linger)
     system.register("boom", boom, retry=RetryPolicy(max_attempts=2, initial_interval=0.0))
+    system.register("decline", decline, retry=RetryPolicy(max_attempts=1))

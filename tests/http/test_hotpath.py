@@ -19,6 +19,7 @@ import pytest
 from tests.http.support import RFC3339
 
 TIMES = ("created_at", "settled_at", "deadline")
+JSON = {"content-type": "application/json"}
 
 
 def _normal(response: httpx.Response, alo_id: str) -> tuple[int, dict[str, str], Any]:
@@ -68,9 +69,12 @@ def test_a_start_answers_as_the_handler_does(
         alo_id = f"hot-{uuid.uuid4().hex}"
         body = httpx.Request("POST", "/", json=body_of(alo_id)).read()
         content = body if form == "hot" else _chunked(body)
-        headers = {"content-type": "application/json"}
-        first = client.post("/v1/alos", content=content, headers=headers)
-        again = client.post("/v1/alos", content=content if form == "hot" else _chunked(body))
+        first = client.post("/v1/alos", content=content, headers=JSON)
+        # Settled before the repeat, so that both forms show the same status.
+        client.get(f"/v1/alos/{alo_id}/result?wait=5s")
+        again = client.post(
+            "/v1/alos", content=content if form == "hot" else _chunked(body), headers=JSON
+        )
         answers.append((_normal(first, alo_id), _normal(again, alo_id)))
     assert answers[0] == answers[1], case
     (status, _, _), _ = answers[0]
@@ -84,10 +88,36 @@ def test_a_start_with_a_conflict_answers_as_the_handler_does(client: httpx.Clien
         alo_id = f"hot-{uuid.uuid4().hex}"
         assert client.post("/v1/alos", json=_start_body(alo_id)).status_code == 201
         body = httpx.Request("POST", "/", json=_start_body(alo_id, input={"name": "Bo"})).read()
-        response = client.post("/v1/alos", content=body if form == "hot" else _chunked(body))
+        response = client.post(
+            "/v1/alos", content=body if form == "hot" else _chunked(body), headers=JSON
+        )
         answers.append(_normal(response, alo_id))
     assert answers[0] == answers[1]
     assert answers[0][0] == 409
+
+
+MEDIA_TYPES: list[dict[str, str]] = [
+    {"content-type": "text/plain"},
+    {"content-type": "application/x-www-form-urlencoded"},
+    {"content-type": "application/json; charset=latin-1"},
+    {},  # no type at all
+]
+
+
+@pytest.mark.parametrize("headers", MEDIA_TYPES, ids=lambda h: h.get("content-type", "none"))
+def test_a_start_that_is_not_json_answers_as_the_handler_does(
+    client: httpx.Client, headers: dict[str, str]
+) -> None:
+    answers = []
+    for form in ("hot", "handler"):
+        alo_id = f"hot-{uuid.uuid4().hex}"
+        body = httpx.Request("POST", "/", json=_start_body(alo_id)).read()
+        content = body if form == "hot" else _chunked(body)
+        response = client.post("/v1/alos", content=content, headers=headers)
+        answers.append(_normal(response, alo_id))
+        assert client.get(f"/v1/alos/{alo_id}").status_code == 404
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 415
 
 
 def _settle(client: httpx.Client, alo_id: str, how: str) -> None:

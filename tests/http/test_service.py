@@ -131,6 +131,9 @@ def test_bearer_token(tmp_path: Path, how: str) -> None:
     try:
         with server.client() as anonymous:
             assert anonymous.get("/healthz").status_code == 200
+            assert anonymous.get("/readyz").status_code == 200
+            # The document holds no data, and a browser opening it sends no token.
+            assert anonymous.get("/schema/openapi.json").status_code == 200
             for method, path in [
                 ("POST", "/v1/alos"),
                 ("GET", "/v1/alos/x"),
@@ -138,11 +141,17 @@ def test_bearer_token(tmp_path: Path, how: str) -> None:
                 ("GET", "/v1/alos/x/result?wait=1s"),
                 ("GET", "/v1/alos/x/events"),
                 ("POST", "/v1/alos/x/cancel"),
-                ("GET", "/schema/openapi.json"),
+                # Before routing: an outsider learns nothing of which routes exist.
+                ("GET", "/no/such/route"),
+                ("DELETE", "/v1/alos/x"),
+                ("HEAD", "/v1/alos/x"),
+                ("OPTIONS", "/v1/alos"),
+                ("PUT", "/healthz/x"),
             ]:
                 response = anonymous.request(method, path, json={"id": "x"})
                 assert response.status_code == 401, (method, path)
-                assert response.json()["metadata"]["type"] == "Unauthorized"
+                if method != "HEAD":
+                    assert response.json()["metadata"]["type"] == "Unauthorized"
                 assert response.headers["WWW-Authenticate"] == "Bearer"
             wrong = anonymous.get("/v1/alos/x", headers={"Authorization": "Bearer s3cre"})
             assert wrong.status_code == 401
@@ -152,6 +161,9 @@ def test_bearer_token(tmp_path: Path, how: str) -> None:
             assert client.post("/v1/alos", json={"id": "x"}).status_code == 201
             assert client.get("/v1/alos/x").status_code == 200
             assert client.get("/schema/openapi.json").status_code == 200
+            # With the token, routing answers as it does without one configured.
+            assert client.get("/no/such/route").status_code == 404
+            assert client.delete("/v1/alos/x").status_code == 405
     finally:
         server.stop()
 

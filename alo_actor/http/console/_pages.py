@@ -75,7 +75,7 @@ async def detail_page(
     except NotFound as exc:
         return page(request, "missing.html", 404, alo_id=alo_id, error=str(exc))
     records = await asyncio.to_thread(system.log.read_stream, alo_id)
-    shown = detail(info, records)
+    shown = detail(info, records, service_of(request).expose_stack_traces)
     return page(
         request,
         "detail.html",

@@ -167,14 +167,15 @@ def actions_for(status: Status) -> tuple[str, ...]:
     return ()
 
 
-def detail(info: AloInfo, records: list[RecordedEvent]) -> Detail:
-    """The ALO page's content from its info and its stored events, oldest first."""
-    events = event_bodies(records)
+def detail(info: AloInfo, records: list[RecordedEvent], stack_traces: bool) -> Detail:
+    """The ALO page's content from its info and its stored events, oldest first (failures
+    with their stack traces only if ``stack_traces``: ``alo serve --expose-stack-traces``)."""
+    events = event_bodies(records, stack_traces)
     timeline = [TimelineEntry(r.position, e) for r, e in zip(records, events, strict=True)]
     started: Mapping[str, Any] = next((e.data for e in events if e.type == "Started"), {})
     completed = next((e for e in events if e.type == "Completed"), None)
     return Detail(
-        info=info_body(info),
+        info=info_body(info, stack_traces),
         input=started.get("input"),
         result=None if completed is None else completed.data.get("result"),
         completed=completed is not None,

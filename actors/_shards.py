@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from eventlog import Claim, EventLog, Lease, Member, Membership
+from eventlog import Claim, EventLog, Lease, LogUnwritable, Member, Membership
 
 _log = logging.getLogger("actors.shards")
 
@@ -174,6 +174,10 @@ class Shards:
             _running_here.add(self.id)
         try:
             self._round()
+        except LogUnwritable as exc:
+            # A log that takes no writes now (read-only, full) can still be read: this
+            # member claims its shards once a heartbeat gets through.
+            _log.warning("member %s holds no shard yet: %s", self.id, exc)
         except BaseException:
             with _running_lock:
                 _running_here.discard(self.id)

@@ -73,10 +73,9 @@ def create_app(
     The system is opened at startup and closed at shutdown, after in-flight requests.
     ``app.state.service.begin_shutdown()`` ends the pending long polls early.
     """
-    documented_hosts: list[str] | None = None
     if isinstance(system, str):
         path = system
-        hosts = documented_hosts = list(allowed_callback_hosts)
+        hosts = list(allowed_callback_hosts)
 
         def open_system() -> AloSystem:
             return AloSystem.open(
@@ -99,7 +98,7 @@ def create_app(
         path="/schema",
         webhooks=result_webhooks(),
         # The document only: the HTML viewers load their scripts from CDNs.
-        render_plugins=[AmendedJson(documented_hosts)],
+        render_plugins=[AmendedJson()],
     )
     if token is not None:
         openapi.components = Components(

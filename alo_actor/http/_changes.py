@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -40,6 +41,10 @@ KEEPALIVE = 5.0  # seconds of quiet before a comment line is sent
 BATCH = 500  # events read (and their ALOs looked up) at a time
 RETRY_MS = 2000  # the reconnection delay suggested to EventSource clients
 EVENT_STREAM = "text/event-stream"
+# A log position, or nothing, with spaces or tabs around as HTTP allows.
+LAST_EVENT_ID_PATTERN = r"[ \t]*[0-9]*[ \t]*"
+_POSITION = re.compile(r"[ \t]*[0-9]+[ \t]*")
+_DIGITS = re.compile(r"[0-9]+")
 
 logger = logging.getLogger("alo_actor.http")
 
@@ -154,16 +159,13 @@ def watch_of(request: AnyRequest) -> HeadWatch:
 def start_position(after: int | None, last_event_id: str | None) -> int | None:
     """Where a stream starts: after ``Last-Event-ID`` (a reconnection), else after
     ``after``; ``None`` for "from now". Raises InvalidArgument for a bad value."""
-    if last_event_id is not None:
-        try:
-            position = int(last_event_id.strip())
-        except ValueError:
-            position = -1
-        if position < 0:
+    if last_event_id is not None and last_event_id.strip(" \t"):
+        # An empty one is none (EventSource sends none until it has an id).
+        if _POSITION.fullmatch(last_event_id) is None:
             raise InvalidArgument(
                 f"Last-Event-ID must be a log position (an integer >= 0), not {last_event_id!r}"
             )
-        return position
+        return int(last_event_id)
     return after
 
 
@@ -263,9 +265,17 @@ _KNOWN = frozenset({"after", "id"})
 
 
 def refuse_unknown_parameters(request: AnyRequest) -> None:
-    for name in request.query_params:
+    """InvalidArgument for a query parameter this route does not take, or given twice, or
+    an ``after`` that is not a log position (Litestar would read ``null`` as none)."""
+    params = request.query_params
+    for name in params:
         if name not in _KNOWN:
             raise InvalidArgument(f"unknown query parameter {name!r}")
+        if len(params.getall(name)) > 1:
+            raise InvalidArgument(f"query parameter {name!r} is given more than once")
+    after = params.get("after")
+    if after is not None and _DIGITS.fullmatch(after) is None:
+        raise InvalidArgument(f"after must be a log position (an integer >= 0), not {after!r}")
 
 
 @get(

@@ -23,6 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from alo_actor._model import Status
+from alo_actor.http._docs import error_responses
 from alo_actor.http._service import AnyRequest, Service
 
 # The classic text format every Prometheus reads; Litestar adds "; charset=utf-8".
@@ -155,6 +156,7 @@ def metrics_registry(service: Service) -> CollectorRegistry:
     "handler attempts and failures, result-URL deliveries and open long polls. Counters count "
     "from the server's start.",
     media_type=_MEDIA_TYPE,
+    responses=error_responses(),
 )
 async def metrics(request: AnyRequest) -> Response[bytes]:
     registry: CollectorRegistry = request.app.state.metrics

@@ -32,6 +32,7 @@ from alo_actor._validate import (
     MAX_RESULT_URLS,
     MAX_URL_LENGTH,
 )
+from alo_actor.http._changes import EVENT_STREAM, LAST_EVENT_ID_PATTERN
 from alo_actor.http._durations import AGE_PATTERN, DURATION_PATTERN, UNIX_TIME_PATTERN
 from alo_actor.http._errors import ALO_STATUS
 
@@ -49,18 +50,21 @@ _STATUS_HEADER = {
 
 
 class AmendedJson(JsonRenderPlugin):
-    """Serves ``/schema/openapi.json`` with the amendments of this module."""
+    """Serves ``/schema/openapi.json`` with the amendments of this module, the result-URL
+    hosts those of the open system's callback allow-list."""
 
-    def __init__(self, callback_hosts: Collection[str] | None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._hosts = None if callback_hosts is None else sorted(callback_hosts)
-        self._amended: tuple[int, dict[str, Any]] | None = None
+        self._amended: tuple[int, Collection[str] | None, dict[str, Any]] | None = None
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        allowed = request.app.state.service.system.allowed_callback_hosts
+        hosts = None if allowed is None else sorted(allowed)
         # Litestar builds the document once and hands the same dict every time.
-        if self._amended is None or self._amended[0] != id(openapi_schema):
-            self._amended = (id(openapi_schema), amend(openapi_schema, self._hosts))
-        return self.render_json(request, self._amended[1])
+        amended = self._amended
+        if amended is None or amended[0] != id(openapi_schema) or amended[1] != hosts:
+            amended = self._amended = (id(openapi_schema), hosts, amend(openapi_schema, hosts))
+        return self.render_json(request, amended[2])
 
 
 def amend(document: dict[str, Any], callback_hosts: Collection[str] | None) -> dict[str, Any]:
@@ -95,7 +99,31 @@ def amend(document: dict[str, Any], callback_hosts: Collection[str] | None) -> d
     for path, item in document["paths"].items():
         for method, operation in item.items():
             _amend_operation(path, method, operation)
+    changes = document["paths"].get("/v1/changes", {}).get("get")
+    if changes is not None:
+        changes["responses"]["200"]["content"] = {EVENT_STREAM: _change_events()}
     return document
+
+
+def _change_events() -> dict[str, Any]:
+    """``GET /v1/changes``: each Server-Sent Event as a whole (OpenAPI's ``itemSchema``),
+    its ``data`` a change in JSON; comment lines (keep-alives) are no events."""
+    return {
+        "itemSchema": {
+            "type": "object",
+            "required": ["data", "event", "id"],
+            "properties": {
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": "#/components/schemas/ChangeBody"},
+                },
+                "event": {"const": "change"},
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "retry": {"type": "integer", "minimum": 0},
+            },
+        }
+    }
 
 
 def _amend_operation(path: str, method: str, operation: dict[str, Any]) -> None:
@@ -117,6 +145,10 @@ def _amend_operation(path: str, method: str, operation: dict[str, Any]) -> None:
             parameter["schema"] = {"type": "string", "pattern": _statuses_pattern()}
         elif name == "operation":
             parameter["schema"] = {"type": "string", "minLength": 1}
+        elif name == "after" and path == "/v1/changes":
+            parameter["schema"] = {"type": "integer", "minimum": 0}
+        elif name == "Last-Event-ID":
+            parameter["schema"] = {"type": "string", "pattern": f"^{LAST_EVENT_ID_PATTERN}$"}
         elif name == "cursor":
             parameter["schema"] = {"type": "string", "minLength": 1}
             parameter["description"] = (

@@ -11,7 +11,7 @@ from actors._host import (
     EntityHost,
     Step,
 )
-from actors._reply import LoopBridge, Reply, SyncReply, bridge_for
+from actors._reply import LoopBridge, Reply, ReplyFuture, SyncReply, bridge_for
 
 __all__ = [
     "Behavior",
@@ -21,6 +21,7 @@ __all__ = [
     "EntityHost",
     "LoopBridge",
     "Reply",
+    "ReplyFuture",
     "Step",
     "SyncReply",
     "bridge_for",

@@ -125,22 +125,22 @@ class Outcome(NamedTuple):
 
 
 def failure_of(error: BaseException) -> Failure:
+    """The Failure an exception stands for; its ``details`` attribute, if it has one that
+    can be stored, becomes the failure's details (as stored: a decoded copy)."""
     return Failure(
         message=str(error) or type(error).__name__,
         type=type(error).__name__,
-        details=getattr(error, "details", None)
-        if _encodable(getattr(error, "details", None))
-        else None,
+        details=_stored(getattr(error, "details", None)),
         stack_trace="".join(traceback.format_exception(error)),
     )
 
 
-def _encodable(value: Any) -> bool:
+def _stored(value: Any) -> Any:
+    """``value`` as the log gives it back, or None if it cannot be encoded."""
     try:
-        msgspec.msgpack.encode(value)
+        return msgspec.msgpack.decode(msgspec.msgpack.encode(value))
     except (TypeError, ValueError, OverflowError):
-        return False
-    return True
+        return None
 
 
 def _outcome_of(value: Any) -> Outcome:

@@ -158,7 +158,7 @@ class RecordDelivery(Command, frozen=True, gc=False):
     reason: str
 
 
-class Decision(msgspec.Struct, frozen=True, gc=False):
+class Decision(msgspec.Struct, frozen=True):
     """What a command does: the events to persist, then the reply (an error, or info)."""
 
     events: tuple[AloEvent, ...] = ()

@@ -61,6 +61,7 @@ PINNED = {
         "EntityHost",
         "LoopBridge",
         "Reply",
+        "ReplyFuture",
         "Step",
         "SyncReply",
         "bridge_for",

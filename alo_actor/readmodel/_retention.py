@@ -20,7 +20,6 @@ from alo_actor._clock import Clock
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import TERMINAL
 from alo_actor._timers import Timers
-from alo_actor.logtools import event_record, to_json
 from alo_actor.readmodel._listing import StatusFilter, TimeBound, check_time, parse_statuses
 from alo_actor.readmodel._projection import SELECT_COLUMNS, info_fields, info_of_row
 from eventlog import EventLog, Statement
@@ -123,6 +122,10 @@ def _row_deletions(rows: Sequence[tuple[Any, ...]]) -> list[Statement]:
 
 def _archive(log: EventLog, rows: Sequence[tuple[Any, ...]], out: IO[bytes]) -> None:
     """One line per ALO: ``{"id", "info", "events"}``, durable before anything is deleted."""
+    # Here, not at the top: the logtools package loads its renderers and verifier,
+    # which ``import alo_actor`` has no use for unless a purge archives.
+    from alo_actor.logtools import event_record, to_json
+
     for row in rows:
         info = info_of_row(row)
         events = [event_record(stored) for stored in log.read_stream(info.id)]

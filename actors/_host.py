@@ -14,6 +14,7 @@ import logging
 import queue
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from gc import is_tracked
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
@@ -151,7 +152,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # the log's concurrency check catches it on the next write (reload, decide
         # again).
         # The idle entity object itself (nothing stashed, and nothing the behaviour
-        # keeps it active for), so that going back in costs no new object.
+        # keeps it active for), so that going back in costs no new object; or a
+        # copy of its state and version, if it ever held something the garbage
+        # collector tracks (see _maybe_passivate).
         self._cache: OrderedDict[str, Entity[S]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink
@@ -332,6 +335,12 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             return
         del self.entities[entity.id]
         if entity.state is not None:
+            if is_tracked(entity):
+                # Once it held the behaviour's objects, msgspec tracks it for good; a
+                # copy of what the cache needs holds none (the state, the version), so
+                # the collector does not walk ten thousand idle entities on every
+                # full pass. What the behaviour attached is let go with passivation.
+                entity = Entity(entity.id, entity.state, entity.version)
             cache = self._cache
             cache[entity.id] = entity
             if len(cache) > self._cache_size:

@@ -95,6 +95,7 @@ class Verification:
     for duplicates with one SQL query.
 
     After the iteration, ``events``, ``alos`` and ``violations`` hold the counts.
+    Iterating raises SchemaError or CorruptLog for an unreadable source.
     """
 
     def __init__(self, source: LogSource) -> None:
@@ -385,5 +386,6 @@ def _duplicate_violations(duplicates: list[RecordedEvent]) -> Iterator[Violation
 
 
 def verify(source: LogSource) -> list[Violation]:
-    """Every violation in the log, in log order; an empty list for a sound log."""
+    """Every violation in the log, in log order; an empty list for a sound log. Raises
+    SchemaError or CorruptLog for an unreadable source (a violation is not raised)."""
     return list(Verification(source))

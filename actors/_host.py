@@ -306,8 +306,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self.behavior.on_crash(entity.id, message, error)
         # Reset: the state is rebuilt from the log. What waits on the entity (the
         # messages stashed behind this one, what the behaviour attached) goes to the
-        # rebuilt entity, in order; never on with the dropped one, which a later
-        # message would meet beside a second entity rebuilt for the same id.
+        # rebuilt entity, in order. Handled on the dropped one instead, they would
+        # commit beside a second entity that a later message rebuilds for the id.
         stash, attached = entity.stash, entity.attached
         entity.stash = entity.attached = None
         queued = list(stash or ())

@@ -12,7 +12,7 @@ from actors._host import (
     Foreign,
     Step,
 )
-from actors._reply import LoopBridge, Reply, SyncReply, bridge_for
+from actors._reply import LoopBridge, Reply, ReplyFuture, SyncReply, bridge_for
 from actors._shards import DEFAULT_LEASE_SECONDS, Shards
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Foreign",
     "LoopBridge",
     "Reply",
+    "ReplyFuture",
     "Shards",
     "Step",
     "SyncReply",

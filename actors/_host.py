@@ -15,6 +15,7 @@ import logging
 import queue
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from gc import is_tracked
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
@@ -41,11 +42,11 @@ _log = logging.getLogger("actors")
 MAX_CONFLICT_RETRIES = 5
 
 
-class Entity(msgspec.Struct, Generic[S], gc=False, eq=False):
+class Entity(msgspec.Struct, Generic[S], eq=False):
     """One hosted actor: its state, the version it was rebuilt to, its stash.
 
-    Untracked by the garbage collector (like the messages below): an entity lives
-    while its commit is in flight, and nothing it holds refers back to it.
+    Tracked by the garbage collector: ``attached`` and the stash hold the
+    behaviour's objects (callers' replies, callbacks), which may refer back to it.
     """
 
     id: str
@@ -121,21 +122,24 @@ class Behavior(Protocol[S, E]):
 Project = Callable[[Entity[Any], Sequence[Any], Any], Sequence[Statement]]
 
 
-# Messages are msgspec Structs with gc=False: one is built for every request, and
-# while a thousand are in flight, tuples the garbage collector tracks made its
-# passes over the young generations a third of the engine's time. Nothing refers
-# back to a message, so it is never part of a cycle the collector must see.
-class Deliver(msgspec.Struct, frozen=True, gc=False):
+# Messages are msgspec Structs, tracked by the garbage collector: ``message`` is the
+# behaviour's (a caller's reply, a callback), and an untracked object that a cycle
+# runs through makes the whole cycle uncollectable (msgspec's docs: gc=False only
+# where no cycle can ever form).
+class Deliver(msgspec.Struct, frozen=True):
     """A message for the entity ``entity_id``."""
 
     entity_id: str
     message: Any
 
 
-class DeliverMany(msgspec.Struct, frozen=True, gc=False):
-    """Several deliveries in one pykka message (one per caller batch)."""
+class DeliverMany(msgspec.Struct, frozen=True):
+    """Several deliveries in one pykka message (one per caller batch): ``messages[i]``
+    for the entity ``entity_ids[i]``. Two lists rather than a Deliver each: fewer
+    objects for the garbage collector while a batch waits in the inbox."""
 
-    items: Sequence[Deliver]
+    entity_ids: Sequence[str]
+    messages: Sequence[Any]
 
 
 # ``behavior.fence(entity, message)``, if the behaviour has it: the ``(shard, epoch)``
@@ -156,10 +160,9 @@ class Foreign(NamedTuple):
     head: Head
 
 
-class _Pending(msgspec.Struct, gc=False):
+class _Pending(msgspec.Struct):
     """What an append in flight carries back to the host: the entity, the message, the
-    events and the state they lead to, the behaviour's token, the retries so far.
-    Untracked by the garbage collector, like the messages: one per persisted command."""
+    events and the state they lead to, the behaviour's token, the retries so far."""
 
     entity: Entity[Any]
     message: Any
@@ -188,7 +191,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # the log's concurrency check catches it on the next write (reload, decide
         # again).
         # The idle entity object itself (nothing stashed, and nothing the behaviour
-        # keeps it active for), so that going back in costs no new object.
+        # keeps it active for), so that going back in costs no new object; or a
+        # copy of its state and version, if it ever held something the garbage
+        # collector tracks (see _maybe_passivate).
         self._cache: OrderedDict[str, Entity[S]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink
@@ -227,8 +232,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         kind = type(message)
         if kind is DeliverMany:
             deliver = self.deliver
-            for item in message.items:
-                deliver(item.entity_id, item.message)
+            for entity_id, item in zip(message.entity_ids, message.messages, strict=True):
+                deliver(entity_id, item)
         elif kind is _Committed:
             self._on_committed(message.appends)
         elif kind is Deliver:
@@ -467,10 +472,36 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             type(message).__name__,
             extra={"entity_id": entity.id},
         )
-        if not entity.busy:
-            self.entities.pop(entity.id, None)
-            self._cache.pop(entity.id, None)
+        if entity.busy:
+            self.behavior.on_crash(entity.id, message, error)
+            return
+        if self.entities.get(entity.id) is entity:
+            del self.entities[entity.id]
+        self._cache.pop(entity.id, None)
         self.behavior.on_crash(entity.id, message, error)
+        # Reset: the state is rebuilt from the log. What waits on the entity (the
+        # messages stashed behind this one, what the behaviour attached) goes to the
+        # rebuilt entity, in order. Handled on the dropped one instead, they would
+        # commit beside a second entity that a later message rebuilds for the id.
+        stash, attached = entity.stash, entity.attached
+        entity.stash = entity.attached = None
+        queued = list(stash or ())
+        if stash:
+            stash.clear()  # a caller draining this very stash stops
+        if attached is None and not queued:
+            return  # rebuilt by the next message
+        try:
+            fresh = self._replayed(entity.id)
+        except Exception as exc:
+            for waiting in queued:
+                self.behavior.on_crash(entity.id, waiting, exc)
+            return
+        fresh.attached = attached
+        self.entities[entity.id] = fresh
+        for waiting in queued:
+            self.deliver(entity.id, waiting)
+        if not fresh.busy:
+            self._maybe_passivate(fresh)
 
     def _maybe_passivate(self, entity: Entity[S]) -> None:
         if entity.busy or entity.stash or self.entities.get(entity.id) is not entity:
@@ -479,6 +510,12 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             return
         del self.entities[entity.id]
         if entity.state is not None:
+            if is_tracked(entity):
+                # Once it held the behaviour's objects, msgspec tracks it for good; a
+                # copy of what the cache needs holds none (the state, the version), so
+                # the collector does not walk ten thousand idle entities on every
+                # full pass. What the behaviour attached is let go with passivation.
+                entity = Entity(entity.id, entity.state, entity.version)
             cache = self._cache
             cache[entity.id] = entity
             if len(cache) > self._cache_size:
@@ -503,9 +540,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         stopping = getattr(self.behavior, "on_stop", None)
         if stopping is not None:
             stopping(self)
-        # Entities are untracked by the garbage collector: drop them, so that a cycle
-        # through one (a subscriber's callback holding the system, say) cannot outlive
-        # the host.
+        # What the behaviour attached to them (waiters, callbacks) goes with the host.
         self.entities.clear()
         self._cache.clear()
 

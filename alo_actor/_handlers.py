@@ -139,23 +139,23 @@ class Outcome(NamedTuple):
 
 
 def failure_of(error: BaseException) -> Failure:
+    """The Failure an exception stands for; its ``details`` attribute, if it has one that
+    can be stored, becomes the failure's details (as stored: a decoded copy)."""
     return Failure(
         message=str(error) or type(error).__name__,
         type=type(error).__name__,
-        details=getattr(error, "details", None)
-        if _encodable(getattr(error, "details", None))
-        else None,
+        details=_stored(getattr(error, "details", None)),
         stack_trace="".join(traceback.format_exception(error)),
     )
 
 
-def _encodable(value: Any) -> bool:
-    """Whether ``value`` may be stored as a failure's details (the limits of any input)."""
+def _stored(value: Any) -> Any:
+    """``value`` as the log gives it back, or None if it may not be stored as a failure's
+    details (the limits of any input)."""
     try:
-        encode_payload(value, "details")
+        return msgspec.msgpack.decode(encode_payload(value, "details"))
     except InvalidArgument:
-        return False
-    return True
+        return None
 
 
 def _outcome_of(value: Any) -> Outcome:

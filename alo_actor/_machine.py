@@ -1,7 +1,11 @@
-"""The ALO state machine as pure functions: ``decide`` (command -> events) and ``evolve``.
+"""The ALO state machine as pure functions: ``decide`` (command -> events), ``evolve``
+(state, event -> state) and ``transition_fault`` (could the machine have made this event?).
 
-The live actor, recovery, ``alo log replay`` and the verifier all share these two
-functions, so they can never disagree. No I/O, no clock: ``now`` is an argument.
+The live actor decides and folds with the first two; recovery and ``alo log
+replay`` fold with ``evolve``; the verifier folds every stream with ``evolve`` and
+asks ``transition_fault`` of each event, which accepts what ``decide`` makes and
+nothing else it can tell from the state (tests/alo_actor/test_machine.py checks
+both over random histories). No I/O, no clock: ``now`` is an argument.
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ class RecordDelivery(Command, frozen=True, gc=False):
     reason: str
 
 
-class Decision(msgspec.Struct, frozen=True, gc=False):
+class Decision(msgspec.Struct, frozen=True):
     """What a command does: the events to persist, then the reply (an error, or info)."""
 
     events: tuple[AloEvent, ...] = ()
@@ -300,9 +304,84 @@ _EVOLVE: dict[type[AloEvent], Callable[[AloState, Any, int], AloState]] = {
 
 
 def fold(events: Sequence[AloEvent], state: AloState | None = None) -> AloState | None:
+    """The state after ``events``, from ``state`` (None: before the first event)."""
     for event in events:
         state = evolve(state, event)
     return state
+
+
+# -- transition_fault -------------------------------------------------------------------
+
+
+def transition_fault(state: AloState | None, event: AloEvent) -> str | None:
+    """Why no command could have made ``event`` happen to an ALO in ``state`` (None:
+    before its first event), or None if one could.
+
+    For logs the engine did not just write (the verifier reads any log). It judges
+    each event against the state before it, as ``decide`` would have made it:
+    creation first and once, attempts one at a time and numbered in turn, pause and
+    resume in turn, nothing but delivery records once settled, and those only for
+    the ALO's own result URLs. What a single event cannot show (a settlement's time
+    against the deadline) is the verifier's own check.
+    """
+    kind = type(event)
+    name = kind.__name__
+    if state is None:
+        return None if kind is Started else f"{name} before Started"
+    if kind is Started:
+        return "a second Started"
+    if state.terminal:
+        return _after_settling(state, event)
+    if kind in _DELIVERY_RECORDS:
+        return f"{name} before the ALO settled"
+    status = state.status
+    if kind is AttemptStarted:
+        attempt = event.attempt  # type: ignore[attr-defined]
+        if state.operation is None:
+            return "an attempt of an external promise (it has no operation)"
+        if status is not _RUNNING:
+            return f"an attempt started while {status.name}"
+        if attempt != state.attempt + 1:
+            return f"attempt {attempt} started after attempt {state.attempt}"
+        if state.retry_at is not None and event.at < state.retry_at:
+            return f"attempt {attempt} started before its retry was due ({state.retry_at!r})"
+        return None
+    if kind is AttemptFailed:
+        attempt = event.attempt  # type: ignore[attr-defined]
+        if not state.attempt_running or attempt != state.attempt:
+            running = f"attempt {state.attempt} runs" if state.attempt_running else "none runs"
+            return f"attempt {attempt} failed, but {running}"
+        return None
+    if kind is Paused and status is not _RUNNING:
+        return f"Paused while {status.name}"
+    if kind is Resumed and status is not _PAUSED:
+        return f"Resumed while {status.name}"
+    return None  # a settling event: any ALO that has not settled may settle
+
+
+_DELIVERY_RECORDS = (DeliveriesDue, Delivered, DeliveryAbandoned, DeliveriesFinished)
+
+
+def _after_settling(state: AloState, event: AloEvent) -> str | None:
+    kind = type(event)
+    urls = state.result_urls
+    if kind is DeliveriesDue:
+        if not urls:
+            return "DeliveriesDue, but the ALO has no result URLs"
+        if state.resolved_urls:
+            return "DeliveriesDue after a delivery was recorded"
+        return None
+    if kind is Delivered or kind is DeliveryAbandoned:
+        url = event.url  # type: ignore[attr-defined]
+        if url not in urls:
+            return f"{kind.__name__} for {url!r}, not one of the ALO's result URLs"
+        if url in state.resolved_urls:
+            return f"{kind.__name__} for {url!r}, whose delivery was recorded already"
+        return None
+    if kind is DeliveriesFinished:
+        owed = [url for url in urls if url not in state.resolved_urls]
+        return f"DeliveriesFinished with {owed[0]!r} still owed" if owed else None
+    return f"{kind.__name__} after the ALO settled"
 
 
 # -- decide ---------------------------------------------------------------------------
@@ -316,6 +395,10 @@ def decide(state: AloState | None, command: Command, now: float) -> Decision:
         return Decision(error=NotFound("no ALO with that id"))
     if state.deadline is not None and not state.terminal and now >= state.deadline:
         timed_out = TimedOut(at=max(state.deadline, state.created_at))
+        if isinstance(command, RecordDelivery):
+            # A delivery is of an outcome already settled; this one settles only now
+            # (an ALO started anew under a purged one's id, say): nothing to record.
+            command = Read()
         then = _decide_existing(evolve(state, timed_out), command, now)
         return _owe_deliveries(state, replace(then, events=(timed_out, *then.events)), now)
     return _owe_deliveries(state, _decide_existing(state, command, now), now)

@@ -96,8 +96,12 @@ def fail_command(
         failure.stack_trace is not None and not isinstance(failure.stack_trace, str)
     ):
         raise InvalidArgument("failure type and stack_trace must be strings")
-    encode_payload(failure, "failure", wrapped=True)
-    return Fail(failure)
+    # The failure as stored, not the caller's: its details are then the log's own
+    # decoded copy, which no later change of the caller's object alters.
+    return Fail(_decode_failure(encode_payload(failure, "failure", wrapped=True)))
+
+
+_decode_failure = msgspec.msgpack.Decoder(Failure).decode
 
 
 def cancel_command(reason: str | None) -> Cancel:

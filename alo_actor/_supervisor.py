@@ -38,13 +38,11 @@ from alo_actor._handlers import (
     failure_of,
 )
 from alo_actor._machine import (
-    UNCHANGED,
     AloState,
     AttemptErrored,
     AttemptSucceeded,
     BeginAttempt,
     Command,
-    Decision,
     Read,
     RecordDelivery,
     Recover,
@@ -69,9 +67,9 @@ NOTHING = 2  # internal commands: no one is waiting
 SUBSCRIBE = 3  # (state, None) now; ``callback(info)`` once the outcome is durable
 
 
-class Ask(msgspec.Struct, frozen=True, gc=False):
-    """A command for one ALO, and what to answer with. Untracked by the garbage
-    collector, as ``Deliver`` is: one is built for every request."""
+class Ask(msgspec.Struct, frozen=True):
+    """A command for one ALO, and what to answer with (the caller's reply, and for a
+    subscription the subscriber's callback)."""
 
     command: Command
     reply: Reply | None
@@ -79,11 +77,13 @@ class Ask(msgspec.Struct, frozen=True, gc=False):
     callback: Callable[[AloInfo], object] | None = None
 
 
-class _Answer(msgspec.Struct, frozen=True, gc=False):
-    """What to answer once a command's events are committed (the host's token)."""
+class _Answer(msgspec.Struct, frozen=True):
+    """What to answer once a command's events are committed (the host's token): the
+    decision's reply, not the decision, which need not live as long as the commit."""
 
     message: Ask
-    decision: Decision
+    error: Exception | None
+    created: bool | None
 
 
 class Register(NamedTuple):
@@ -219,10 +219,7 @@ class AloBehavior:
         command = message.command
         if type(command) in OWNER_ONLY and not self.owns(entity.id):
             # Another process holds the shard now: the work is its to start or record.
-            decision = UNCHANGED
-            if message.reply is None:
-                return (), None
-            return (), _Answer(message, decision)
+            return (), None if message.reply is None else message
         if isinstance(command, Recover) and _attempt_here(entity):
             command = Read()  # an attempt runs here already: nothing to recover
         if isinstance(command, Resume) and entity.state is not None:
@@ -243,19 +240,25 @@ class AloBehavior:
         decision = decide(entity.state, command, self.clock.now())
         if message.reply is None:
             return decision.events, None
-        return decision.events, _Answer(message, decision)
+        if decision.error is None and decision.created is None:
+            # The ask is its own token when the decision adds nothing to it: one object
+            # fewer for the garbage collector while the commit is in flight.
+            return decision.events, message
+        return decision.events, _Answer(message, decision.error, decision.created)
 
     def then(
         self,
         entity: Entity[AloState],
-        token: _Answer,
+        token: _Answer | Ask,
         failure: BaseException | None,
     ) -> None:
-        message = token.message
-        decision = token.decision
+        if type(token) is Ask:
+            message, error, created = token, None, None
+        else:
+            assert isinstance(token, _Answer)
+            message, error, created = token.message, token.error, token.created
         reply = message.reply
         assert reply is not None
-        error = decision.error
         if failure is not None:
             reply(None, _internal(failure))
         elif error is not None:
@@ -263,7 +266,7 @@ class AloBehavior:
                 error = NotFound(f"no ALO with id {entity.id!r}")
             reply(None, error)
         elif message.want == INFO:
-            reply((entity.state, decision.created))
+            reply((entity.state, created))
         elif message.want == SUBSCRIBE:
             state = entity.state
             callback = message.callback

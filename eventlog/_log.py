@@ -49,7 +49,8 @@ class EventLog:
 
     Appends go to one writer thread that commits them in batches; each append is
     acknowledged only after its batch is committed. Reads use a connection per
-    calling thread and see only committed events.
+    calling thread and see only committed events; an SQLite failure while reading
+    raises the ``sqlite3.Error`` it is.
     """
 
     def __init__(
@@ -62,6 +63,13 @@ class EventLog:
         shards: int = DEFAULT_SHARDS,
         _tempdir: str | None = None,
     ) -> None:
+        """Open (creating or migrating if needed) the log file at ``path``.
+
+        ``batch_size`` bounds the appends one commit carries, ``linger`` is how long
+        (s) the writer waits for more before it commits. Raises ValueError for an
+        unknown durability, SchemaError for a file that is not a log this version
+        can open, ``sqlite3.Error`` if SQLite cannot open it.
+        """
         if durability not in ("normal", "full"):
             raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
         if not isinstance(shards, int) or not 1 <= shards <= 4096:
@@ -113,7 +121,10 @@ class EventLog:
     # -- writing ---------------------------------------------------------------
 
     def submit(self, append: Append) -> None:
-        """Queue an append; ``append.sink`` is called on the writer thread after COMMIT."""
+        """Queue an append and return at once; ``append.sink`` is called on the writer
+        thread after COMMIT, with ``append.positions`` or ``append.error`` (a
+        ConcurrencyError, say) filled in. Raises LogClosed once the log is closed,
+        TypeError for a malformed append."""
         self._writer.submit(append)
 
     def append(
@@ -125,7 +136,8 @@ class EventLog:
     ) -> list[int]:
         """Append and wait until committed; returns the events' global positions.
 
-        Raises ``ConcurrencyError`` when the stream is not at ``expected_version``.
+        Raises ``ConcurrencyError`` when the stream is not at ``expected_version``,
+        LogClosed once the log is closed, and the commit's error if it failed.
         ``extra``: SQL statements committed with the events (see ``Append``).
         """
         done = threading.Event()
@@ -158,7 +170,9 @@ class EventLog:
         submitted before it and before those submitted after, so it never races an
         append. ``extra`` statements run first in the same transaction (they may still
         refer to the events). Positions are never reused; a deleted stream can be
-        started again from version 1.
+        started again from version 1. Raises TypeError for an id that is not a
+        string, LogClosed once the log is closed, and the transaction's error if it
+        failed (then nothing is deleted).
         """
         ids = list(stream_ids)
         if not all(isinstance(stream_id, str) for stream_id in ids):
@@ -183,11 +197,13 @@ class EventLog:
 
         One statement is one read transaction: it sees only committed data, as of
         when it began. For read models kept in the log's file (see ``Append.extra``).
+        Raises ``sqlite3.Error`` for a bad statement (or one that would write).
         """
         return self._reader().execute(sql, params).fetchall()
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        """Every event of one stream from ``from_version``, in version order."""
+        """Every event of one stream from ``from_version``, in version order (an empty
+        list for a stream with none)."""
         rows = self._reader().execute(
             f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version",
             (stream_id, from_version),
@@ -363,7 +379,7 @@ class EventLog:
     ) -> Iterator[RecordedEvent]:
         """Events after ``from_position``, then new ones as any process appends them.
 
-        Runs until ``stop`` is set (checked every ``poll_interval``).
+        Runs until ``stop`` is set (checked every ``poll_interval``), or for ever.
         """
         position = from_position
         while stop is None or not stop.is_set():
@@ -376,7 +392,8 @@ class EventLog:
                 time.sleep(poll_interval)
 
     def stream_ids(self, where_type_not_in: Sequence[str] = ()) -> list[str]:
-        """Streams none of whose events has a type in ``where_type_not_in`` (for recovery)."""
+        """Ids of the streams none of whose events has a type in ``where_type_not_in``
+        (for recovery), in the order the streams began."""
         conn = self._reader()
         if not where_type_not_in:
             rows = conn.execute("SELECT stream_id FROM events WHERE version = 1 ORDER BY position")
@@ -409,7 +426,8 @@ class EventLog:
     # -- lifetime --------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit what was submitted, stop the writer, close every connection. Idempotent."""
+        """Commit what was submitted, stop the writer, close every connection. Idempotent;
+        afterwards ``submit`` and ``append`` raise LogClosed."""
         if self._closed:
             return
         self._closed = True
@@ -430,6 +448,7 @@ class EventLog:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close`` was called."""
         return self._closed
 
     def __enter__(self) -> EventLog:

@@ -63,6 +63,7 @@ class LogReader:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open the log at ``path`` read-only (raises SchemaError or CorruptLog)."""
         self.path = os.fspath(path)
         try:
             version = inspect_schema(self.path)
@@ -101,7 +102,8 @@ class LogReader:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> LogReader:
-        """Open the log at ``path`` read-only; see the class docstring for errors."""
+        """The reader of the log at ``path``, opened read-only; raises SchemaError or
+        CorruptLog (see the class)."""
         return cls(path)
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
@@ -135,6 +137,9 @@ class LogReader:
         MiB (memory is bounded by that). ``None`` (the default) reads ahead for a
         scan of at least ``AHEAD_MIN_ROWS`` positions on a machine with more than
         one core. Should the helper stop early (killed, say), the rest is read here.
+
+        Raises ValueError for an unknown column, CorruptLog if the file cannot be
+        read (here or in the helper).
         """
         unknown = set(columns) - _COLUMN_NAMES
         if unknown:
@@ -255,7 +260,7 @@ class LogReader:
         """Events with ``from_position < position <= until_position``, a list per chunk.
 
         Without ``until_position`` it reads on until no more events come, so it
-        also returns events appended while it reads.
+        also returns events appended while it reads. Raises CorruptLog.
         """
         until = -1 if until_position is None else until_position
         position = from_position
@@ -279,14 +284,16 @@ class LogReader:
         until_position: int | None = None,
         chunk: int = 10_000,
     ) -> Iterator[RecordedEvent]:
-        """Events after ``from_position`` (up to ``until_position``) in global order."""
+        """Events after ``from_position`` (up to ``until_position``) in global order;
+        raises CorruptLog."""
         for events in self.read_chunks(from_position, until_position=until_position, chunk=chunk):
             yield from events
 
     def read_stream(
         self, stream_id: str, from_version: int = 1, *, until_position: int | None = None
     ) -> list[RecordedEvent]:
-        """One stream's events from ``from_version`` (up to ``until_position``), in log order."""
+        """One stream's events from ``from_version`` (up to ``until_position``), in log
+        order; raises CorruptLog (as every read does) if the file cannot be read."""
         until = -1 if until_position is None else until_position
         rows = self._query(
             f"SELECT {_COLUMNS} FROM events WHERE stream_id = ?1 AND version >= ?2 "
@@ -296,27 +303,27 @@ class LogReader:
         return list(map(_make, rows))
 
     def read_last(self, count: int) -> list[RecordedEvent]:
-        """The last ``count`` events, oldest first."""
+        """The last ``count`` events, oldest first; raises CorruptLog."""
         rows = self._query(
             f"SELECT {_COLUMNS} FROM events ORDER BY position DESC LIMIT ?", (count,)
         )
         return list(map(_make, reversed(rows)))
 
     def read_event(self, position: int) -> RecordedEvent | None:
-        """The event at ``position``, ``None`` when there is none."""
+        """The event at ``position``, ``None`` when there is none; raises CorruptLog."""
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE position = ?", (position,))
         return _make(rows[0]) if rows else None
 
     def first_position(self) -> int:
-        """The position of the oldest event, 0 for an empty log."""
+        """The position of the oldest event, 0 for an empty log; raises CorruptLog."""
         return int(self._query("SELECT MIN(position) FROM events")[0][0] or 0)
 
     def last_position(self) -> int:
-        """The position of the newest event, 0 for an empty log."""
+        """The position of the newest event, 0 for an empty log; raises CorruptLog."""
         return int(self._query("SELECT MAX(position) FROM events")[0][0] or 0)
 
     def event_count(self, *, until_position: int | None = None) -> int:
-        """How many events the log holds (up to ``until_position``)."""
+        """How many events the log holds (up to ``until_position``); raises CorruptLog."""
         if until_position is None:
             # Without a WHERE, SQLite counts from the smallest index instead of the table.
             return int(self._query("SELECT COUNT(*) FROM events")[0][0])
@@ -324,7 +331,7 @@ class LogReader:
         return int(rows[0][0])
 
     def has_stream(self, stream_id: str, *, until_position: int | None = None) -> bool:
-        """Whether the stream has any event (up to ``until_position``)."""
+        """Whether the stream has any event (up to ``until_position``); raises CorruptLog."""
         until = -1 if until_position is None else until_position
         rows = self._query(
             "SELECT 1 FROM events WHERE stream_id = ?1 AND (?2 < 0 OR position <= ?2) LIMIT 1",
@@ -338,7 +345,8 @@ class LogReader:
         """The position of each stream's newest event (up to ``until_position``).
 
         Streams with no such event are left out. One indexed query per few hundred
-        streams, so a scan can learn which streams it will meet again.
+        streams, so a scan can learn which streams it will meet again. Raises
+        CorruptLog.
         """
         until = -1 if until_position is None else until_position
         ids = list(stream_ids)
@@ -358,7 +366,7 @@ class LogReader:
         """Every event whose (stream, version) an earlier event already holds.
 
         Always empty for a log written by ``EventLog``, whose unique index forbids
-        it; only a file edited by other means can hold duplicates.
+        it; only a file edited by other means can hold duplicates. Raises CorruptLog.
         """
         unique = self._query("SELECT name FROM pragma_index_list('events') WHERE \"unique\" = 1")
         for (name,) in unique:
@@ -388,6 +396,7 @@ class LogReader:
         """Events after ``from_position``, then new ones as any process appends them.
 
         Polls every ``poll_interval`` seconds; runs until ``stop`` is set, or for ever.
+        Raises CorruptLog if a read fails.
         """
         position = from_position
         while stop is None or not stop.is_set():

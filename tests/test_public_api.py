@@ -80,6 +80,7 @@ PINNED = {
         "Foreign",
         "LoopBridge",
         "Reply",
+        "ReplyFuture",
         "Shards",
         "Step",
         "SyncReply",

@@ -141,7 +141,7 @@ async def result(service: Service, alo_id: str, wait: str | None) -> JsonRespons
     if info.status is not Status.COMPLETED:
         raise _unsuccessful(info.status, info.failure)
     # Settled, so immutable: this answers at once, with the result the info promised.
-    return _outcome(await aio.settled(alo_id))
+    return _outcome(await aio._settled(alo_id))
 
 
 def _not_settled(info: AloInfo, status_code: int, shutting_down: bool = False) -> ServiceError:

@@ -213,7 +213,7 @@ async def _settled_by(service: Service, state: AloState, until: float) -> AloSta
                 "UNAVAILABLE", "the server is shutting down: retry the start"
             ) from None
     try:
-        return await service.system.aio.settled(state.id, timeout=0)
+        return await service.system.aio._settled(state.id, timeout=0)
     except TimeoutError:
         return None
 

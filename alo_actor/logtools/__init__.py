@@ -1,8 +1,10 @@
 """Tools for debugging with an ALO log: show, replay, verify, export, follow and plot it.
 
 Every tool opens the log read-only (``eventlog.LogReader``) and never writes to it.
-A source is a path or a ``LogReader`` the caller owns. The ``alo log`` command is a
-thin face over these functions.
+A source is a path or a ``LogReader`` the caller owns; every tool that reads one
+raises ``eventlog.SchemaError`` for a file that is not an event log this version
+reads, and ``eventlog.CorruptLog`` for one that cannot be read. The ``alo log``
+command is a thin face over these functions.
 """
 
 from __future__ import annotations

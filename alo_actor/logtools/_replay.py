@@ -27,7 +27,8 @@ def parse_at(text: str) -> int | float:
 
     A bare integer is a position; a number with a decimal point, an RFC 3339 time
     with its offset (``2025-01-31T12:00:00Z``) or an age such as ``1h`` (that long
-    before now) is a time on the clock that stamped the events' ``at``.
+    before now) is a time on the clock that stamped the events' ``at``. Raises
+    ``BadPoint`` for anything else.
     """
     text = text.strip()
     if _INTEGER.fullmatch(text):
@@ -75,7 +76,8 @@ def replay(source: LogSource, at: int | float | None = None) -> Iterator[AloStat
     result URLs) is folded; the open ones follow at the end, in creation order.
 
     Raises ``BadPoint`` for a position outside the log, ``InconsistentLog`` for an
-    event that cannot be folded (``verify`` explains those).
+    event that cannot be folded (``verify`` explains those), SchemaError or
+    CorruptLog for an unreadable source.
     """
     with opened(source) as reader:
         yield from _replay(reader, at)
@@ -143,7 +145,8 @@ def _replay(reader: LogReader, at: int | float | None) -> Iterator[AloState]:
 def replay_alo(source: LogSource, alo_id: str, at: int | float | None = None) -> AloState | None:
     """One ALO's state at ``at`` (see ``replay``); ``None`` if it did not exist yet.
 
-    Raises ``UnknownAlo`` when the log holds no event of ``alo_id`` at all.
+    Raises ``UnknownAlo`` when the log holds no event of ``alo_id`` at all, and what
+    ``replay`` raises.
     """
     with opened(source) as reader:
         until, latest = _cut(reader, at)

@@ -21,7 +21,6 @@ from alo_actor._errors import InvalidArgument
 from alo_actor._model import TERMINAL
 from alo_actor._timers import Timers
 from alo_actor._wire import info_json
-from alo_actor.logtools import event_record, record_json, to_json
 from alo_actor.readmodel._listing import StatusFilter, TimeBound, check_time, parse_statuses
 from alo_actor.readmodel._projection import SELECT_COLUMNS, info_of_row
 from eventlog import EventLog, Statement
@@ -134,6 +133,10 @@ def _archive(log: EventLog, rows: Sequence[tuple[Any, ...]], out: IO[bytes]) -> 
     The info as the HTTP API shows it, the events as ``alo log export`` writes them:
     times in RFC 3339.
     """
+    # Here, not at the top: the logtools package loads its renderers and verifier,
+    # which ``import alo_actor`` has no use for unless a purge archives.
+    from alo_actor.logtools import event_record, record_json, to_json
+
     for row in rows:
         info = info_of_row(row)
         events = [record_json(event_record(stored)) for stored in log.read_stream(info.id)]

@@ -21,7 +21,6 @@ from alo_actor._times import rfc3339
 from benchmarks.bench_replay import build
 from eventlog._reader import AHEAD_MIN_ROWS
 from tests.alo_actor.logtools_support import (
-    ALO,
     T0,
     alo,
     digest,
@@ -134,8 +133,18 @@ def test_tail_prints_the_last_events(db: Path) -> None:
 def test_tail_follow_sees_what_another_process_appends(tmp_path: Path) -> None:
     b = sound_log(tmp_path / "log.db")
     b.close()
+    # `alo`, with SIGINT restored first: a shell without job control starts a job in
+    # the background with SIGINT ignored, and its children (this one) inherit that,
+    # while the test stands for a user pressing Ctrl-C at a terminal.
+    command = [
+        sys.executable,
+        "-c",
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from alo_actor.cli import main; main()",
+        *("log", "tail", str(b.path), "-n", "1", "--follow", "--json", "--interval", "0.05"),
+    ]
     tail = subprocess.Popen(
-        [ALO, "log", "tail", str(b.path), "-n", "1", "--follow", "--json", "--interval", "0.05"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -148,11 +157,10 @@ def test_tail_follow_sees_what_another_process_appends(tmp_path: Path) -> None:
 
     threading.Thread(target=pump, daemon=True).start()
     writer_code = (
-        "import sys, time\n"
+        "import sys\n"
         "from eventlog import EventLog\n"
         "from alo_actor._events import CODEC, Started, Completed\n"
         "import msgspec\n"
-        "time.sleep(0.3)\n"
         "log = EventLog.open(sys.argv[1])\n"
         "raw = msgspec.Raw(msgspec.msgpack.encode(None))\n"
         "log.append('new', 0, [CODEC.encode(Started(1.0, 'new', None, raw, {}, [], None))])\n"

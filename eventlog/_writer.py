@@ -115,6 +115,15 @@ class Writer:
         _check(append)
         self._put(append)
 
+    def submit_many(self, appends: Sequence[Append]) -> None:
+        """Queue appends built well-formed by their caller, unchecked, in order."""
+        with self._lock:
+            if self._closed:
+                raise LogClosed("the event log is closed")
+            put = self._queue.put
+            for append in appends:
+                put(append)
+
     def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
         """Delete the streams on the writer thread, in one transaction; see EventLog."""
         _check_statements(extra, "a deletion")

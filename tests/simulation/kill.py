@@ -139,22 +139,26 @@ def run_child(
 
 
 def _tcp_ports(pid: int) -> set[int]:
-    """The local ports of the TCP sockets process ``pid`` has open (Linux ``/proc``)."""
+    """The local ports of the TCP sockets process ``pid`` has open (Linux ``/proc``);
+    none if it has exited already (it ended by itself, closing its connections)."""
     inodes: set[str] = set()
-    fds = f"/proc/{pid}/fd"
-    for fd in os.listdir(fds):
-        with contextlib.suppress(OSError):  # closed meanwhile
-            link = os.readlink(f"{fds}/{fd}")
-            if link.startswith("socket:["):
-                inodes.add(link.removeprefix("socket:[").removesuffix("]"))
     ports: set[int] = set()
-    for table in ("tcp", "tcp6"):
-        with open(f"/proc/{pid}/net/{table}") as lines:
-            next(lines)  # the header
-            for line in lines:
-                fields = line.split()  # sl local_address rem_address st ... uid timeout inode
-                if fields[9] in inodes:
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    try:
+        fds = f"/proc/{pid}/fd"
+        for fd in os.listdir(fds):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                link = os.readlink(f"{fds}/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link.removeprefix("socket:[").removesuffix("]"))
+        for table in ("tcp", "tcp6"):
+            with open(f"/proc/{pid}/net/{table}") as lines:
+                next(lines)  # the header
+                for line in lines:
+                    fields = line.split()  # sl local rem st queues tr retrnsmt uid timeout inode
+                    if fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    except OSError:  # gone: a zombie has neither
+        return set()
     return ports
 
 

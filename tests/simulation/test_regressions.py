@@ -5,6 +5,8 @@ A test here fails until its bug is fixed, and then guards the fix; nothing is sk
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -282,3 +284,54 @@ def _owner(system: AloSystem, alo_id: str) -> str | None:
 
 def _delivered(system: AloSystem, ids: list[str]) -> bool:
     return all("DeliveriesFinished" in [e.type for e in system.log.read_stream(i)] for i in ids)
+
+
+_FORKED_MEMBER = """
+import os, sys
+from alo_actor import AloSystem
+
+if os.fork() == 0:  # alo_actor was imported before the fork, as a preloading server does
+    system = AloSystem.open(sys.argv[1])
+    system.register("noop", lambda ctx, input: None)
+    print(system.member, flush=True)
+    sys.stdin.read()  # until the test is done
+    system.close()
+    os._exit(0)
+os.wait()
+"""
+
+
+def test_a_member_in_a_forked_process_is_seen_alive(tmp_path: Path) -> None:
+    """A process forked after importing alo_actor was judged dead by every other process.
+
+    Semantics §8: a process that starts never re-runs what a live process owns. A
+    member advertises its pid and the start time of its process, so that others on the
+    host can tell a dead pid (or one reused) at once; the start time was read once, at
+    import, so a forked process advertised its parent's. Any other process then judged
+    its members dead and claimed their shards at its first heartbeat: two holders at
+    once. Found by the simulation, ``--size several-kill --jobs 2`` (its seeds run in
+    forked pool workers: the killed child took every shard of the systems beside it as
+    it joined, and outcomes were POSTed twice, about one seed in fifty). Fixed by
+    reading the start time when the member describes itself.
+    """
+    path = str(tmp_path / "r.db")
+    forked = subprocess.Popen(
+        [sys.executable, "-c", _FORKED_MEMBER, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert forked.stdout is not None and forked.stdin is not None
+        member = forked.stdout.readline().strip()
+        assert member, "the forked member did not start"
+        with AloSystem.open(path) as system:
+            # Its first round claimed nothing: every shard is held by a live member. (Its
+            # next look for shards to claim comes a tenth of a second later.)
+            assert {lease.owner for lease in system.log.leases()} == {member}
+        forked.stdin.close()
+        assert forked.wait(WAIT) == 0
+    finally:
+        if forked.poll() is None:
+            forked.kill()
+            forked.wait(WAIT)

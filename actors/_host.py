@@ -432,20 +432,26 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         decode = self.behavior.decode
         entity = self.entities.get(entity_id)
         if entity is None:
-            self._cache.pop(entity_id, None)  # behind the log now: rebuilt when next used
-            events = [decode(event) for event in recorded]
-            positions = [event.position for event in recorded]
-            if self.behavior.wants_foreign(entity_id, events, positions):
-                entity = self.entities[entity_id] = self._replayed(entity_id)
-                self.behavior.on_foreign(entity, events, positions)
-                self._maybe_passivate(entity)
-            return
+            cached = self._cache.pop(entity_id, None)
+            if cached is not None:
+                # Folded on from where it is: what it has read already (in a conflict's
+                # refresh, say) has had its effects, and must not have them twice.
+                entity = self.entities[entity_id] = cached
+            else:
+                events = [decode(event) for event in recorded]
+                positions = [event.position for event in recorded]
+                if self.behavior.wants_foreign(entity_id, events, positions):
+                    entity = self.entities[entity_id] = self._replayed(entity_id)
+                    self.behavior.on_foreign(entity, events, positions)
+                    self._maybe_passivate(entity)
+                return
         if entity.busy:
             entity.stale = True  # its append will conflict, or follow these: see then
             return
         fresh = [event for event in recorded if event.version > entity.version]
-        if not fresh:
-            return  # written here, or already read
+        if not fresh:  # written here, or already read
+            self._maybe_passivate(entity)  # (one just taken from the cache goes back)
+            return
         if fresh[0].version != entity.version + 1:
             self._refresh(entity)
         else:

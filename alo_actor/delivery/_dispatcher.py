@@ -79,6 +79,11 @@ class _Job:
         return self.target
 
 
+def _key(delivery: Delivery) -> tuple[str, str, str]:
+    """Which outcome, to which URL: the same on every retry of one delivery."""
+    return (delivery.alo_id, delivery.url, delivery.webhook_id)
+
+
 # One kept-alive connection (an httpcore pool of one).
 _Connection = httpcore.AsyncConnectionPool
 
@@ -122,6 +127,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._closed = False
         self._pending = 0
+        self._under_way: set[tuple[str, str, str]] = set()  # keys of deliveries pending
         self._backing_off = 0  # of the pending, those waiting for a retry on the clock
         self._inbox: list[_Job] = []
         self._woken = False
@@ -158,13 +164,17 @@ class Dispatcher:
         self._thread.start()
 
     def dispatch(self, delivery: Delivery) -> None:
-        """Start delivering; returns at once, from any thread."""
-        job = _Job(delivery, self._options.initial_interval)
+        """Start delivering; returns at once, from any thread. A delivery already under
+        way (the same ALO, URL and outcome, in flight or waiting for a retry) is not
+        started twice: a process that gives up an ALO and takes it back finds its old
+        job still waiting."""
+        key = _key(delivery)
         with self._lock:
-            if self._closed:
+            if self._closed or key in self._under_way:
                 return
+            self._under_way.add(key)
             self._pending += 1
-            self._enqueue(job)
+            self._enqueue(_Job(delivery, self._options.initial_interval))
 
     def pending(self) -> int:
         """Deliveries dispatched and not final yet (in flight or waiting for a retry)."""
@@ -214,6 +224,7 @@ class Dispatcher:
                 self._backing_off -= 1
                 if not keep:
                     self._pending -= 1
+                    self._under_way.discard(_key(job.delivery))
                 elif not self._closed:
                     self._enqueue(job)
         finally:
@@ -396,6 +407,7 @@ class Dispatcher:
             )
         with self._lock:
             self._pending -= 1
+            self._under_way.discard(_key(job.delivery))
 
     def _begin_shutdown(self) -> None:
         self._loop.create_task(self._shutdown())

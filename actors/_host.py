@@ -59,6 +59,12 @@ class Entity(msgspec.Struct, Generic[S], eq=False):
     # Another process wrote the stream while this entity's own append was in flight:
     # read what it wrote once that append is answered.
     stale: bool = False
+    # Replayed past what the follower had applied: the last position read then. Another
+    # process's events up to it are in ``state`` but have not had their effects here;
+    # they do when the follower hands them on (see ``_apply_foreign``).
+    unrun: int = 0
+    # Such events handed on while an append was in flight: their effects run after it.
+    late: list[RecordedEvent] | None = None
 
 
 # A behaviour's answer to a message: the events to persist, and a token that the host
@@ -309,7 +315,13 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
     def _replayed(self, entity_id: str) -> Entity[S]:
         events = self.log.read_stream(entity_id)
         state = self.behavior.replay(entity_id, events)
-        return Entity(entity_id, state, events[-1].version if events else 0)
+        if not events:
+            return Entity(entity_id, state, 0)
+        entity = Entity(entity_id, state, events[-1].version)
+        last = events[-1].position
+        if self._poke is not None and last > self._frontier.covered:
+            entity.unrun = last  # ahead of the follower: see _apply_foreign
+        return entity
 
     def _process(self, entity: Entity[S], message: Any, retries: int) -> None:
         try:
@@ -445,9 +457,14 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                     self.behavior.on_foreign(entity, events, positions)
                     self._maybe_passivate(entity)
                 return
+        late = self._late(entity, recorded)
         if entity.busy:
+            if late:
+                entity.late = (entity.late or []) + late
             entity.stale = True  # its append will conflict, or follow these: see then
             return
+        if late:
+            self._run_late(entity, late)
         fresh = [event for event in recorded if event.version > entity.version]
         if not fresh:  # written here, or already read
             self._maybe_passivate(entity)  # (one just taken from the cache goes back)
@@ -458,9 +475,30 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._fold(entity, fresh)
         self._maybe_passivate(entity)
 
+    @staticmethod
+    def _late(entity: Entity[S], recorded: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        """Of another process's events, those ``entity`` read in its replay before the
+        follower handed them on: in its state, but their effects have not run here."""
+        unrun = entity.unrun
+        if not unrun:
+            return []
+        if recorded[-1].position >= unrun:
+            entity.unrun = 0  # the follower has reached what the replay read
+        version = entity.version
+        return [e for e in recorded if e.position <= unrun and e.version <= version]
+
+    def _run_late(self, entity: Entity[S], late: Sequence[RecordedEvent]) -> None:
+        decode = self.behavior.decode
+        events = [decode(event) for event in late]
+        self.behavior.on_foreign(entity, events, [event.position for event in late])
+
     def _refresh(self, entity: Entity[S]) -> None:
         """Bring an entity up to the log: fold what was committed since its version (by
-        another process), then run the effects of that."""
+        another process), then run the effects of that (and of any such events it had
+        read already, handed on while its append was in flight)."""
+        late, entity.late = entity.late, None
+        if late:
+            self._run_late(entity, late)
         self._fold(entity, self.log.read_stream(entity.id, entity.version + 1))
 
     def _fold(self, entity: Entity[S], recorded: Sequence[RecordedEvent]) -> None:
@@ -533,7 +571,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 # copy of what the cache needs holds none (the state, the version), so
                 # the collector does not walk ten thousand idle entities on every
                 # full pass. What the behaviour attached is let go with passivation.
-                entity = Entity(entity.id, entity.state, entity.version)
+                entity = Entity(entity.id, entity.state, entity.version, unrun=entity.unrun)
             cache = self._cache
             cache[entity.id] = entity
             if len(cache) > self._cache_size:

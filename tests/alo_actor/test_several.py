@@ -151,6 +151,29 @@ def test_a_cancel_on_one_system_stops_the_attempt_on_another(open_two: Any) -> N
     assert stopped.wait(WAIT), "the attempt on a was never told to stop"
 
 
+def test_a_read_on_the_holder_before_its_follower_sees_a_start_loses_no_attempt(
+    open_two: Any,
+) -> None:
+    # The read replays the stream past what the holder's follower has applied; the
+    # start's effect (the attempt) must still run when the follower hands it on.
+    a, b = open_two()
+    began = threading.Event()
+
+    def note(ctx: HandlerContext, input: Any) -> str:
+        began.set()
+        return "ran"
+
+    a.register("note", note)
+    b.register("note", note)
+    for n in range(5):
+        began.clear()
+        alo_id = held_by(a, f"read-{n}")
+        b.start(alo_id, "note")
+        assert a.get_info(alo_id).attempt == 1
+        assert began.wait(WAIT), f"the attempt of {alo_id} never began on its holder"
+        assert b.get_result(alo_id, timeout=WAIT) == "ran"
+
+
 def test_a_resume_where_the_shard_is_not_held_begins_the_attempt_where_it_is(
     open_two: Any,
 ) -> None:

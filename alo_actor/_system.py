@@ -52,6 +52,7 @@ from alo_actor.readmodel import (
     TimeBound,
     ensure_projection,
     list_alos,
+    projector,
     purge,
     retention_seconds,
 )
@@ -74,7 +75,7 @@ class AloSystem:
         retention: float | datetime.timedelta | None = None,
     ) -> None:
         # First: a log this program cannot project is refused before any thread starts.
-        ensure_projection(log.path)
+        ensure_projection(log)
         retention = None if retention is None else retention_seconds(retention)
         self.log = log
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -86,6 +87,7 @@ class AloSystem:
         self._runner = Runner(workers)
         self._timers = Timers(self.clock)
         self._behavior = AloBehavior(self.clock, self._runner, self._timers)
+        self._behavior.project = projector(log)  # the read model in the log's dialect
         self._dispatcher = Dispatcher(
             self.clock, self._timers, self._behavior.delivery_final, delivery or DeliveryOptions()
         )
@@ -342,7 +344,7 @@ class AloSystem:
         if self._closed:
             raise SystemClosed("the ALO system is closed")
         return list_alos(
-            self.log.query,
+            self.log,
             status=status,
             operation=operation,
             metadata=metadata,

@@ -103,8 +103,8 @@ def _batches(alos: int, t0: float) -> Iterator[tuple[list[Any], list[Any], list[
 def build(path: str, alos: int, t0: float) -> float:
     """A log of ``alos`` ALOs at ``path``; returns the seconds it took."""
     began = time.perf_counter()
-    EventLog.open(path).close()
-    ensure_projection(path)
+    with EventLog.open(path) as log:
+        ensure_projection(log)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     (index_sql,) = conn.execute(

@@ -65,7 +65,12 @@ class LogClosed(EventLogError):
 
 
 class SchemaError(EventLogError):
-    """The file is not an event log this version can open."""
+    """The file (or database) is not an event log this version can open."""
+
+
+class Unreachable(EventLogError):
+    """The log's database server could not be reached: not running, refusing the
+    connection, or refusing the credentials (PostgreSQL)."""
 
 
 class Fenced(EventLogError):

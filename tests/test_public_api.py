@@ -40,6 +40,7 @@ PINNED = {
         "FIRST_POSITION",
         "SCHEMA_VERSION",
         "Append",
+        "Backend",
         "Claim",
         "Codec",
         "ConcurrencyError",
@@ -60,6 +61,8 @@ PINNED = {
         "RecordedEvent",
         "SchemaError",
         "Statement",
+        "Unreachable",
+        "backend_of",
         "inspect_schema",
     ],
     actors: [

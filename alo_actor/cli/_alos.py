@@ -1,6 +1,6 @@
 """``alo ls``, ``alo purge`` and ``alo projection rebuild``: the ALOs of a log, by row.
 
-``ls`` only reads (a read-only connection to the projection). ``purge`` and
+``ls`` only reads (a read-only ``LogReader`` of the projection). ``purge`` and
 ``projection rebuild`` write through the same functions the library uses; a system
 open on the file in another process keeps serving what it had cached of purged ALOs
 until it reopens.
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import re
 import sys
 import time
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import AloInfo
 from alo_actor.cli._app import app
+from alo_actor.cli._db import DB_HELP, names_the_log
 from alo_actor.logtools import format_time, shorten, to_json
 from alo_actor.readmodel import (
     ensure_projection,
@@ -42,7 +42,7 @@ projection_app = typer.Typer(
 )
 app.add_typer(projection_app, name="projection")
 
-Db = Annotated[str, typer.Argument(help="The log file (SQLite).", show_default=False)]
+Db = Annotated[str, typer.Argument(help=DB_HELP, show_default=False)]
 Statuses = Annotated[
     list[str] | None,
     typer.Option(
@@ -131,13 +131,9 @@ def ls(
     with _cleanly("ls"):
         after = None if created_after is None else parse_time(created_after, "--created-after")
         before = None if created_before is None else parse_time(created_before, "--created-before")
-        with reading(db) as conn:
-
-            def query(sql: str, params: Any) -> list[tuple[Any, ...]]:
-                return conn.execute(sql, params).fetchall()
-
+        with reading(db) as reader:
             page = list_alos(
-                query,
+                reader,
                 status=status,
                 operation=operation,
                 metadata=_metadata(metadata or []),
@@ -204,11 +200,11 @@ def purge(
     """Delete settled ALOs (events and rows), optionally archiving them first."""
     with _cleanly("purge"):
         before = parse_time(settled_before, "--settled-before")
-        if archive is not None and os.path.exists(archive) and os.path.samefile(archive, db):
+        if archive is not None and names_the_log(db, archive):
             raise InvalidArgument(f"refusing to archive into the log itself: {archive}")
         inspect_schema(db)  # never create a log where none was
         with EventLog.open(db) as log:
-            ensure_projection(db)
+            ensure_projection(log)
             count = purge_alos(log, before, status=status, archive=archive)
     typer.echo(
         f"purged {count:,} ALO{'' if count == 1 else 's'} settled before {format_time(before)}"
@@ -219,6 +215,7 @@ def purge(
 def rebuild(db: Db) -> None:
     """Drop the `alos` projection and fold it again from the log's events."""
     with _cleanly("projection rebuild"):
-        inspect_schema(db)
-        count = rebuild_projection(db)
+        inspect_schema(db)  # never create a log where none was
+        with EventLog.open(db) as log:
+            count = rebuild_projection(log)
     typer.echo(f"rebuilt the projection of {count:,} ALO{'' if count == 1 else 's'}")

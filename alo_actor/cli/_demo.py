@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ import typer
 
 from alo_actor import AloInfo, AloSystem, HandlerContext, Status
 from alo_actor.cli._app import app
+from alo_actor.cli._db import DB_HELP, db_location, db_shown
 
 RESULT_TIMEOUT = 30.0
 
@@ -28,16 +28,14 @@ def _describe(info: AloInfo) -> str:
 
 @app.command("demo")
 def demo(
-    db: Annotated[
-        str, typer.Option("--db", help="The log file (SQLite); created if missing.")
-    ] = "./alo.db",
+    db: Annotated[str, typer.Option("--db", help=DB_HELP + " Created if missing.")] = "./alo.db",
     name: Annotated[str, typer.Option("--name", help="Who to greet.")] = "Ada",
 ) -> None:
     """Run the greeting example: start an ALO, wait for its result, reopen the file."""
-    path = os.path.abspath(db)
+    path = db_location(db)
     alo_id = f"greeting-{uuid.uuid4().hex[:12]}"
 
-    typer.echo(f"opening {path}")
+    typer.echo(f"opening {db_shown(path)}")
     with AloSystem.open(path) as system:
         system.register("greeting", greeting)
         typer.echo("registered operation 'greeting'")
@@ -46,7 +44,7 @@ def demo(
         result = system.get_result(alo_id, timeout=RESULT_TIMEOUT)
         typer.echo(f"result: {result}")
         typer.echo(f"info: {_describe(system.get_info(alo_id))}")
-    typer.echo(f"closed {path}")
+    typer.echo(f"closed {db_shown(path)}")
 
     with AloSystem.open(path) as system:
         again = system.get_info(alo_id)
@@ -60,4 +58,4 @@ def demo(
         total = len(system.log.stream_ids())
         completed = total - len(system.log.stream_ids(where_type_not_in=("Completed",)))
         noun = "ALO" if total == 1 else "ALOs"
-        typer.echo(f"{path} holds {total} {noun} ({completed} completed)")
+        typer.echo(f"{db_shown(path)} holds {total} {noun} ({completed} completed)")

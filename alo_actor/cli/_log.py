@@ -12,6 +12,7 @@ import typer
 
 from alo_actor import logtools
 from alo_actor.cli._app import app
+from alo_actor.cli._db import DB_HELP, names_the_log
 from alo_actor.logtools import (
     render_record,
     render_state,
@@ -26,14 +27,14 @@ from eventlog import EventLogError, LogReader
 
 log_app = typer.Typer(
     name="log",
-    help="Inspect, replay and verify an ALO log. Read-only: the file is never written.",
+    help="Inspect, replay, verify and copy an ALO log. Read-only: a log read is never written.",
     no_args_is_help=True,
 )
 app.add_typer(log_app, name="log")
 
 USAGE_ERROR = 2
 
-Db = Annotated[str, typer.Argument(metavar="DB", help="The log file (SQLite).", show_default=False)]
+Db = Annotated[str, typer.Argument(metavar="DB", help=DB_HELP, show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="JSON instead of text.")]
 Full = Annotated[bool, typer.Option("--full", help="Do not shorten long values.")]
 
@@ -281,7 +282,7 @@ def plot(
 
 def _refuse_to_overwrite(db: str, output: str) -> None:
     """An output path that names the log itself would destroy it."""
-    if os.path.exists(output) and os.path.exists(db) and os.path.samefile(db, output):
+    if names_the_log(db, output):
         raise logtools.LogToolsError(f"refusing to write over the log itself: {output}")
 
 

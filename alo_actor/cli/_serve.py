@@ -13,13 +13,13 @@ import socket
 import sys
 from collections.abc import Callable
 from enum import StrEnum
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from alo_actor.cli._app import app
+from alo_actor.cli._db import DB_HELP
 
 if TYPE_CHECKING:
     import uvicorn
@@ -40,9 +40,7 @@ class DurabilityChoice(StrEnum):
 @app.command("serve")
 def serve(
     *,
-    db: Annotated[Path, typer.Option(help="the event log file (created if missing)")] = Path(
-        "alo.db"
-    ),
+    db: Annotated[str, typer.Option(help=DB_HELP + " Created if missing.")] = "alo.db",
     host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="the port to listen on")] = 8080,
     durability: Annotated[
@@ -89,7 +87,7 @@ def serve(
 
     setup = None if app_ref is None else load_setup(app_ref)
     asgi = create_app(
-        str(db),
+        db,
         token=token or None,
         setup=setup,
         allowed_callback_hosts=["loopback", *(allow_callback_host or [])],

@@ -172,7 +172,7 @@ def test_an_undecodable_event_is_exported_with_its_bytes(tmp_path: Path) -> None
     path = tmp_path / "log.db"
     LogBuilder(path).close()
     plant(path, "a", 1, b"\xc1", type_name="Started")
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         [stored] = reader.read_all()
     record = event_record(stored)
     assert record["data"] is None

@@ -4,6 +4,7 @@ or actors."""
 from __future__ import annotations
 
 from eventlog._codec import Codec
+from eventlog._copy import NotEmpty, copy_events
 from eventlog._follow import Follower, Frontier
 from eventlog._location import Backend, backend_of
 from eventlog._log import EventLog, inspect_schema
@@ -52,10 +53,12 @@ __all__ = [
     "Member",
     "Membership",
     "NewEvent",
+    "NotEmpty",
     "RecordedEvent",
     "SchemaError",
     "Statement",
     "Unreachable",
     "backend_of",
+    "copy_events",
     "inspect_schema",
 ]

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from eventlog._location import Backend, backend_of
-from eventlog._types import EventLogError, RecordedEvent
+from eventlog._types import EventLogError, Head, RecordedEvent
 
 COLUMN_NAMES = frozenset(RecordedEvent._fields)
 
@@ -125,6 +125,11 @@ class LogReader(abc.ABC):
     @abc.abstractmethod
     def last_position(self) -> int:
         """The position of the newest event, 0 for an empty log."""
+
+    @abc.abstractmethod
+    def head(self) -> Head:
+        """The last position given to an event (even if deleted since), and how many
+        deletions the log has seen (see ``EventLog.head``)."""
 
     @abc.abstractmethod
     def event_count(self, *, until_position: int | None = None) -> int:

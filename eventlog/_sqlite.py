@@ -32,7 +32,7 @@ from eventlog._writer import Writer
 
 _R = TypeVar("_R")
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
-_HEAD = (
+HEAD_SQL = (
     "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), "
     "(SELECT value FROM meta WHERE key = 'deletions')"
 )
@@ -363,7 +363,7 @@ class SqliteEventLog(EventLog):
 
 
 def _head(conn: sqlite3.Connection) -> Head:
-    position, deletions = conn.execute(_HEAD).fetchone()
+    position, deletions = conn.execute(HEAD_SQL).fetchone()
     return Head(int(position or 0), int(deletions or 0))
 
 

@@ -18,8 +18,8 @@ from eventlog._ahead import HEADER, NEXT_POSITION, chunk_ranges
 from eventlog._connect import BUSY_TIMEOUT_MS
 from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import MIN_READABLE_VERSION, SCHEMA_VERSION
-from eventlog._sqlite import inspect_sqlite
-from eventlog._types import RecordedEvent, SchemaError
+from eventlog._sqlite import HEAD_SQL, inspect_sqlite
+from eventlog._types import Head, RecordedEvent, SchemaError
 
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
 _COLUMN_NAMES = frozenset(RecordedEvent._fields)
@@ -299,6 +299,10 @@ class SqliteLogReader(LogReader):
     def last_position(self) -> int:
         """The position of the newest event, 0 for an empty log."""
         return int(self._query("SELECT MAX(position) FROM events")[0][0] or 0)
+
+    def head(self) -> Head:
+        position, deletions = self._query(HEAD_SQL)[0]
+        return Head(int(position or 0), int(deletions or 0))
 
     def event_count(self, *, until_position: int | None = None) -> int:
         """How many events the log holds (up to ``until_position``)."""

@@ -58,11 +58,13 @@ PINNED = {
         "Member",
         "Membership",
         "NewEvent",
+        "NotEmpty",
         "RecordedEvent",
         "SchemaError",
         "Statement",
         "Unreachable",
         "backend_of",
+        "copy_events",
         "inspect_schema",
     ],
     actors: [

@@ -12,7 +12,7 @@ import typer
 
 from alo_actor import logtools
 from alo_actor.cli._app import app
-from alo_actor.cli._db import DB_HELP, names_the_log
+from alo_actor.cli._db import DB_HELP, db_shown, names_the_log
 from alo_actor.logtools import (
     render_record,
     render_state,
@@ -278,6 +278,24 @@ def plot(
         _refuse_to_overwrite(db, output)
         logtools.plot_lifetimes(db, output, max_alos=max_alos)
         _out(f"wrote {output}")
+
+
+@log_app.command()
+def copy(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="The log to copy (read only).")],
+    destination: Annotated[
+        str, typer.Argument(metavar="DST", help="A new log: " + DB_HELP, show_default=False)
+    ],
+) -> None:
+    """Copy a log into a new one (SQLite to PostgreSQL, or back), verified position by
+    position; a destination that already holds events is refused."""
+    with _cleanly():
+        report = logtools.copy_log(source, destination)
+        _out(
+            f"copied {report.events:,} events ({report.alos:,} ALOs, head at position "
+            f"{report.head.position:,}) to {db_shown(destination)}; "
+            "verified position by position"
+        )
 
 
 def _refuse_to_overwrite(db: str, output: str) -> None:

@@ -1,12 +1,15 @@
-"""Tools for debugging with an ALO log: show, replay, verify, export, follow and plot it.
+"""Tools for debugging with an ALO log: show, replay, verify, export, follow, plot and
+copy it.
 
-Every tool opens the log read-only (``eventlog.LogReader``) and never writes to it.
-A source is a path or a ``LogReader`` the caller owns. The ``alo log`` command is a
+Every tool opens the log read-only (``eventlog.LogReader``) and never writes to it
+(``copy_log`` writes only its new destination). A source is a path, a PostgreSQL URL
+or a ``LogReader`` the caller owns. The ``alo log`` command is a
 thin face over these functions.
 """
 
 from __future__ import annotations
 
+from alo_actor.logtools._copy import CopyMismatch, CopyReport, copy_log
 from alo_actor.logtools._decode import event_fields, format_time, shorten, state_fields, to_json
 from alo_actor.logtools._errors import BadPoint, InconsistentLog, LogToolsError, UnknownAlo
 from alo_actor.logtools._export import ExportCount, event_record, export, follow, write_jsonl
@@ -42,6 +45,8 @@ __all__ = [
     "INVARIANTS",
     "MAX_ALOS",
     "BadPoint",
+    "CopyMismatch",
+    "CopyReport",
     "ExportCount",
     "InconsistentLog",
     "Lifetime",
@@ -55,6 +60,7 @@ __all__ = [
     "UnknownAlo",
     "Verification",
     "Violation",
+    "copy_log",
     "event_fields",
     "event_record",
     "export",

@@ -13,7 +13,7 @@ from eventlog._postgres._connect import READER_SETTINGS, connect
 from eventlog._postgres._log import inspect_postgres
 from eventlog._reader import COLUMN_NAMES, LogReader
 from eventlog._schema import SCHEMA_VERSION
-from eventlog._types import RecordedEvent, SchemaError, Unreachable
+from eventlog._types import Head, RecordedEvent, SchemaError, Unreachable
 
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
 _make = RecordedEvent._make
@@ -119,6 +119,10 @@ class PostgresLogReader(LogReader):
 
     def last_position(self) -> int:
         return int(self.query("SELECT max(position) FROM events")[0][0] or 0)
+
+    def head(self) -> Head:
+        position, deletions = self.query("SELECT position, deletions FROM head")[0]
+        return Head(int(position), int(deletions))
 
     def event_count(self, *, until_position: int | None = None) -> int:
         rows = self.query(

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import queue
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from eventlog import EventLog
-from tests.eventlog.contract import EventLogContract
+from eventlog import (
+    FIRST_POSITION,
+    SCHEMA_VERSION,
+    Append,
+    ConcurrencyError,
+    EventLog,
+    Head,
+    RecordedEvent,
+    SchemaError,
+    Unreachable,
+    inspect_schema,
+)
+from eventlog._postgres import PostgresEventLog
+from tests.eventlog.contract import WAIT, EventLogContract, Recorder, ev, writer_held
 from tests.postgres import PostgresServer
 
 
@@ -31,3 +48,230 @@ class TestPostgresEventLog(EventLogContract):
         if schema is None:
             schema = self.schemas[name] = self.server.new_schema()
         return EventLog.open(self.server.url(schema), **options)
+
+
+# -- what only the PostgreSQL backend promises -----------------------------------------
+
+TABLE = "CREATE TABLE heads (stream_id text PRIMARY KEY, first bigint)"
+# The row refers to the events of its own append: they are inserted before it.
+INSERT_ONE = (
+    "INSERT INTO heads (stream_id, first) "
+    "SELECT s, (SELECT position FROM events WHERE stream_id = s AND version = 1) "
+    "FROM (VALUES (%s::text)) AS v(s)"
+)
+
+
+@pytest.fixture
+def log(pg_url: str) -> Iterator[EventLog]:
+    opened = EventLog.open(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(TABLE)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def heads(log: EventLog) -> dict[str, int]:
+    return dict(log.query("SELECT stream_id, first FROM heads"))
+
+
+def test_extra_statements_commit_with_the_events_in_postgres_dialect(log: EventLog) -> None:
+    assert log.dialect == "postgresql"
+    positions = log.append("a", 0, [ev("A")], extra=[(INSERT_ONE, ("a",))])
+    assert heads(log) == {"a": positions[0]}
+
+
+def test_a_failing_statement_fails_its_own_append_only(log: EventLog) -> None:
+    log.append("a", 0, [ev("A")], extra=[(INSERT_ONE, ("a",))])
+    recorder = Recorder()
+    with writer_held(log):
+        log.submit(Append("dup", 0, [ev("X")], recorder.sink, extra=[(INSERT_ONE, ("a",))]))
+        log.submit(Append("c", 0, [ev("X")], recorder.sink, extra=[(INSERT_ONE, ("c",))]))
+        log.submit(Append("taken", 0, [ev("X")], recorder.sink))
+        log.submit(Append("taken", 0, [ev("Y")], recorder.sink, extra=[(INSERT_ONE, ("t",))]))
+    by_type = {a.events[0].type + a.stream_id: a for a in recorder.wait_for(4)}
+    assert isinstance(by_type["Xdup"].error, psycopg.errors.UniqueViolation)
+    assert by_type["Xc"].error is None and by_type["Xtaken"].error is None
+    assert isinstance(by_type["Ytaken"].error, ConcurrencyError)
+    assert log.read_stream("dup") == []
+    assert set(heads(log)) == {"a", "c"}
+    # Positions stay gapless: the failed appends gave theirs back.
+    assert [e.position for e in log.read_all()] == list(range(1, log.last_position() + 1))
+
+
+@pytest.mark.parametrize("with_failure", [False, True])
+def test_first_position_stands_for_the_appends_first_position(
+    log: EventLog, with_failure: bool
+) -> None:
+    """In a batch, and in the append-by-append retry after a failing statement."""
+    log.append("x", 0, [ev("T")], extra=[(INSERT_ONE, ("taken",))])
+    positioned = "INSERT INTO heads (first, stream_id) VALUES (%s, %s)"
+    recorder = Recorder()
+    names = ["a", "taken", "b"] if with_failure else ["a", "b"]
+    with writer_held(log):
+        for name in names:
+            extra = [(positioned, (FIRST_POSITION, name))]
+            log.submit(Append(name, 0, [ev("1"), ev("2")], recorder.sink, extra=extra))
+    by_stream = {a.stream_id: a for a in recorder.wait_for(len(names))}
+    assert heads(log) == {
+        "taken": None,  # the row made first, of no stream "taken"
+        "a": by_stream["a"].positions[0],
+        "b": by_stream["b"].positions[0],
+    }
+    assert by_stream["b"].positions[0] == by_stream["a"].positions[0] + 2
+    if with_failure:
+        assert isinstance(by_stream["taken"].error, psycopg.IntegrityError)
+
+
+def test_a_statement_psycopg_cannot_send_fails_its_own_append(log: EventLog) -> None:
+    recorder = Recorder()
+    with writer_held(log):
+        log.submit(Append("bad", 0, [ev("X")], recorder.sink, extra=[(INSERT_ONE, (object(),))]))
+        log.submit(Append("good", 0, [ev("X")], recorder.sink, extra=[(INSERT_ONE, ("g",))]))
+    by_stream = {a.stream_id: a for a in recorder.wait_for(2)}
+    assert isinstance(by_stream["bad"].error, psycopg.ProgrammingError)
+    assert by_stream["good"].error is None
+    assert set(heads(log)) == {"g"}
+
+
+def test_delete_streams_runs_statements_first_and_rolls_back_whole(log: EventLog) -> None:
+    for name in ("a", "b", "c"):
+        log.append(name, 0, [ev("1"), ev("2")], extra=[(INSERT_ONE, (name,))])
+    delete = (
+        "DELETE FROM heads WHERE first = "
+        "(SELECT position FROM events WHERE stream_id = %s AND version = 1)"
+    )
+    assert log.delete_streams(["a", "b", "missing"], [(delete, (n,)) for n in ("a", "b")]) == 2
+    assert set(heads(log)) == {"c"}
+    assert [e.stream_id for e in log.read_all()] == ["c", "c"]
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        log.delete_streams(["c"], extra=[("DELETE FROM nowhere", ())])
+    assert len(log.read_stream("c")) == 2
+    assert log.head().deletions == 1
+
+
+def test_query_reads_committed_rows_and_never_writes(log: EventLog) -> None:
+    log.append("a", 0, [ev("A")])
+    assert log.query("SELECT stream_id FROM events") == [("a",)]
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        log.query("DELETE FROM events")
+    assert len(log.read_stream("a")) == 1
+
+
+def test_text_postgres_cannot_store_is_refused_on_the_callers_thread(log: EventLog) -> None:
+    recorder = Recorder()
+    for bad in ("nul\x00id", "lone \udc80 surrogate"):
+        with pytest.raises(ValueError, match="text"):
+            log.submit(Append(bad, 0, [ev("E")], recorder.sink))
+        with pytest.raises(ValueError, match="text"):
+            log.submit(Append("ok", 0, [ev(bad)], recorder.sink))
+    assert log.append("ok", 0, [ev("E")]) == [1]
+    assert recorder.calls == []
+
+
+def test_a_follower_is_woken_by_notify_without_polling(pg_url: str) -> None:
+    with EventLog.open(pg_url) as log, EventLog.open(pg_url) as other:
+        got: queue.Queue[list[str]] = queue.Queue()
+
+        def consume(events: Sequence[RecordedEvent], head: Head) -> None:
+            got.put([e.type for e in events])
+            log.frontier.applied(head)
+
+        assert isinstance(log, PostgresEventLog)
+        follower = log.follow(consume, poll_interval=3600)  # only a notification wakes it
+        try:
+            assert log.listening.wait(WAIT)
+            log.append("mine", 0, [ev("M")])
+            other.append("theirs", 0, [ev("T1"), ev("T2")])
+            seen: list[str] = []
+            deadline = time.monotonic() + WAIT
+            while seen != ["T1", "T2"]:
+                assert time.monotonic() < deadline, f"never woken, saw {seen}"
+                with contextlib.suppress(queue.Empty):
+                    seen.extend(got.get(timeout=0.1))
+        finally:
+            follower.stop()
+
+
+def test_a_missed_notification_is_made_up_for_by_polling(
+    pg_url: str, postgres: PostgresServer
+) -> None:
+    with EventLog.open(pg_url) as log, EventLog.open(pg_url) as other:
+        assert isinstance(log, PostgresEventLog)
+
+        def consume(events: Sequence[RecordedEvent], head: Head) -> None:
+            log.frontier.applied(head)
+
+        follower = log.follow(consume, poll_interval=0.05)
+        try:
+            assert log.listening.wait(WAIT)
+            # The listener's connection dies (a server restart would do that): what is
+            # committed meanwhile reaches the follower all the same.
+            with postgres.admin() as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN %%'"
+                )
+            other.append("theirs", 0, [ev("T")])
+            assert log.frontier.wait_covers(other.head(), WAIT)
+            # And the listener connects again.
+            assert log.listening.wait(WAIT)
+        finally:
+            follower.stop()
+
+
+def test_leases_are_timed_by_the_databases_clock(log: EventLog) -> None:
+    seen = log.heartbeat("a", "{}", ttl=30)
+    (database_now,) = log.query("SELECT extract(epoch FROM clock_timestamp())::float8")[0]
+    assert seen.now == pytest.approx(database_now, abs=5)
+    [claim] = log.claim("a", {0: 0}, ttl=30)
+    assert claim.lease.expires_at == pytest.approx(database_now + 30, abs=5)
+
+
+def test_commits_are_durable_when_acknowledged(log: EventLog) -> None:
+    assert isinstance(log, PostgresEventLog)
+    setting = log.transaction(lambda conn: conn.execute("SHOW synchronous_commit").fetchone())
+    assert setting == ("on",)
+
+
+def test_reopening_keeps_everything_and_a_newer_log_is_refused(pg_url: str) -> None:
+    with EventLog.open(pg_url, shards=8) as log:
+        log.append("a", 0, [ev("A1"), ev("A2")])
+    assert inspect_schema(pg_url) == SCHEMA_VERSION
+    with EventLog.open(pg_url, shards=16) as log:
+        assert log.shard_count == 8
+        assert log.append("a", 2, [ev("A3")]) == [3]
+        assert log.head() == (3, 0)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", ["99"])
+    with pytest.raises(SchemaError, match="newer"):
+        EventLog.open(pg_url)
+
+
+def test_a_schema_that_is_not_a_log_is_refused_untouched(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events (x int)")
+        conn.execute("INSERT INTO events VALUES (1)")
+    with pytest.raises(SchemaError, match="not an event log"):
+        EventLog.open(pg_url)
+    with pytest.raises(SchemaError, match="not an event log"):
+        inspect_schema(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT * FROM events").fetchall() == [(1,)]
+        assert conn.execute("SELECT to_regclass('meta')").fetchone() == (None,)
+
+
+def test_inspect_schema_never_creates_a_log(pg_url: str) -> None:
+    with pytest.raises(SchemaError, match="holds no log"):
+        inspect_schema(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('events')").fetchone() == (None,)
+
+
+def test_a_server_that_cannot_be_reached_is_said_so(tmp_path: Path) -> None:
+    url = f"postgresql://alo:secret@/nowhere?host={tmp_path}"
+    for attempt in (lambda: EventLog.open(url), lambda: inspect_schema(url)):
+        with pytest.raises(Unreachable, match="cannot connect") as raised:
+            attempt()
+        assert "secret" not in str(raised.value)

@@ -144,15 +144,16 @@ class Append(msgspec.Struct, gc=False, eq=False):
 
     ``extra`` holds SQL statements run in the same transaction, after the append's
     events, and only if the events were stored (a read model kept in step with the
-    log). A batch runs them grouped by SQL text, in the order each text first
+    log), in the log's ``dialect`` (SQLite's ``?`` marks, psycopg's ``%s`` on
+    PostgreSQL). A batch runs them grouped by SQL text, in the order each text first
     appears, each group with one ``executemany``: statements of different texts must
     not depend on their order. A statement that fails fails its own append only. A
     first parameter ``FIRST_POSITION`` is replaced by the first event's position.
 
-    A group whose SQL takes its parameters as one VALUES row (``INSERT INTO t (a, b)
-    VALUES (?, ?)``, or a statement that starts ``WITH v(a, b) AS (VALUES (?, ?))``)
-    runs as statements of up to 128 rows each: write such SQL so that running it
-    once for many rows does what running it once per row would.
+    On SQLite, a group whose SQL takes its parameters as one VALUES row (``INSERT
+    INTO t (a, b) VALUES (?, ?)``, or a statement that starts ``WITH v(a, b) AS
+    (VALUES (?, ?))``) runs as statements of up to 128 rows each: write such SQL so
+    that running it once for many rows does what running it once per row would.
 
     ``fence`` is ``(shard, epoch)``: the append is stored only if that shard's lease is
     still at that epoch when its batch commits; otherwise it fails alone with

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,14 @@ from eventlog import (
     inspect_schema,
 )
 from eventlog._postgres import PostgresEventLog
-from tests.eventlog.contract import WAIT, EventLogContract, Recorder, ev, writer_held
+from tests.eventlog.contract import (
+    WAIT,
+    EventLogContract,
+    Recorder,
+    ev,
+    run_threads,
+    writer_held,
+)
 from tests.postgres import PostgresServer
 
 
@@ -275,3 +282,35 @@ def test_a_server_that_cannot_be_reached_is_said_so(tmp_path: Path) -> None:
         with pytest.raises(Unreachable, match="cannot connect") as raised:
             attempt()
         assert "secret" not in str(raised.value)
+
+
+def test_two_writers_racing_keep_positions_gapless_and_streams_single(pg_url: str) -> None:
+    """Two logs on one database stand in for two hosts: each has its own writer."""
+    with EventLog.open(pg_url, batch_size=16) as first, EventLog.open(pg_url) as second:
+        outcomes: dict[str, list[str]] = {}
+        positions: dict[str, list[int]] = {}
+
+        def writer(name: str, log: EventLog) -> Callable[[], None]:
+            def run() -> None:
+                for i in range(60):
+                    positions.setdefault(name, []).extend(
+                        log.append(f"{name}-{i}", 0, [ev("E"), ev("F")])
+                    )
+                    try:
+                        log.append(f"contested-{i}", 0, [ev("Claimed", name.encode())])
+                        outcomes.setdefault(f"contested-{i}", []).append(name)
+                    except ConcurrencyError:
+                        pass
+
+            return run
+
+        run_threads([writer("a", first), writer("b", second)])
+        stored = list(first.read_all())
+        assert [e.position for e in stored] == list(range(1, len(stored) + 1))
+        assert len(stored) == 2 * 60 * 2 + 60
+        assert all(len(names) == 1 for names in outcomes.values())
+        assert len(outcomes) == 60
+        by_stream = {(e.stream_id, e.version): e.position for e in stored}
+        for name, mine in positions.items():
+            assert mine == [by_stream[(f"{name}-{i}", v)] for i in range(60) for v in (1, 2)]
+        assert first.head() == second.head() == Head(len(stored), 0)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
+import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -35,6 +36,7 @@ from eventlog._types import (
 _R = TypeVar("_R")
 _COLUMNS = "position, stream_id, version, type, data, recorded_at"
 _HEAD = "SELECT position, deletions FROM head"
+_LEASES = "SELECT shard, owner, epoch, expires_at FROM leases ORDER BY shard"
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 # With notifications waking the follower, the head is polled only in case one is
 # missed (the listening connection dropped): often enough to bound that delay.
@@ -148,6 +150,15 @@ class PostgresEventLog(EventLog):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read-only statement (psycopg's ``%s`` parameters), on a pooled
         connection; see ``EventLog.query``."""
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+        # The pooled connection was dead (the server restarted, or ended idle
+        # sessions): so, likely, are the others. A read is safe to run again.
+        self._pool.check()
         with self._pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
 
@@ -326,8 +337,7 @@ class PostgresEventLog(EventLog):
         self._writer.run(go)
 
     def leases(self) -> tuple[Lease, ...]:
-        with self._pool.connection() as conn:
-            return _leases(conn)
+        return tuple(Lease(*row) for row in self.query(_LEASES))
 
     # -- lifetime --------------------------------------------------------------
 
@@ -366,7 +376,7 @@ def _now(conn: Connection) -> float:
 
 
 def _leases(conn: Connection) -> tuple[Lease, ...]:
-    rows = conn.execute("SELECT shard, owner, epoch, expires_at FROM leases ORDER BY shard")
+    rows = conn.execute(_LEASES)
     return tuple(Lease(*row) for row in rows)
 
 

@@ -16,7 +16,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from eventlog._follow import Frontier
 
 Connection = psycopg.Connection[Any]
+_T = TypeVar("_T")
 
 _LOCK_HEAD = "SELECT position FROM head FOR UPDATE"
 # Each stream's newest version: one backward index probe per stream.
@@ -130,6 +131,21 @@ class PostgresWriter(BatchWriter[Connection]):
             self._conn = self._reconnect()
         return self._conn
 
+    def _begin(self, start: Callable[[Connection], _T]) -> tuple[Connection, _T]:
+        """``start(conn)``, the first round trip of a transaction, on the write
+        connection; once more on a new connection if the old one turns out dead (the
+        server restarted, or ended the session while it was idle). Nothing of a
+        transaction that never reached COMMIT stays, so trying again is safe."""
+        conn = self._connection()
+        try:
+            return conn, start(conn)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+            _log.warning("the event log's write connection was lost; connecting again")
+        conn = self._connection()
+        return conn, start(conn)
+
     # -- a batch ---------------------------------------------------------------------
 
     def _commit(self, batch: list[Append]) -> None:
@@ -185,10 +201,10 @@ class PostgresWriter(BatchWriter[Connection]):
         return int(row[0]), stored
 
     def _commit_together(self, batch: list[Append]) -> None:
-        conn = self._connection()
+        conn = self._conn
         frontier = self._frontier
         try:
-            head, stored = self._decide(conn, batch)
+            conn, (head, stored) = self._begin(lambda c: self._decide(c, batch))
             now = time.time()
             columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
             positions, ids, versions, types, datas, times = columns
@@ -240,9 +256,9 @@ class PostgresWriter(BatchWriter[Connection]):
     def _commit_one_by_one(self, batch: list[Append]) -> None:
         """The batch again, each append's statements behind a savepoint of its own: an
         extra statement that fails fails its own append only."""
-        conn = self._connection()
+        conn = self._conn
         try:
-            head, stored = self._decide(conn, batch)
+            conn, (head, stored) = self._begin(lambda c: self._decide(c, batch))
             now = time.time()
             position = head
             for append, version in stored:
@@ -293,8 +309,7 @@ class PostgresWriter(BatchWriter[Connection]):
 
     def _run_task(self, task: Task[Connection, Any]) -> None:
         def attempt() -> Any:
-            conn = self._connection()
-            conn.execute("BEGIN")
+            conn, _ = self._begin(lambda c: c.execute("BEGIN"))
             try:
                 result = task.work(conn)
                 conn.execute("COMMIT")

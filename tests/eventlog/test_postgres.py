@@ -319,3 +319,30 @@ def test_two_writers_racing_keep_positions_gapless_and_streams_single(pg_url: st
         for name, mine in positions.items():
             assert mine == [by_stream[(f"{name}-{i}", v)] for i in range(60) for v in (1, 2)]
         assert first.head() == second.head() == Head(len(stored), 0)
+
+
+def test_a_log_carries_on_when_the_server_ends_its_sessions(
+    pg_url: str, postgres: PostgresServer
+) -> None:
+    """As after a server restart: every connection of the log is dead at once."""
+    with EventLog.open(pg_url) as log, EventLog.open(pg_url) as other:
+        assert isinstance(log, PostgresEventLog)
+
+        def consume(events: Sequence[RecordedEvent], head: Head) -> None:
+            log.frontier.applied(head)
+
+        follower = log.follow(consume, poll_interval=3600)
+        try:
+            assert log.listening.wait(WAIT)
+            log.append("a", 0, [ev("A")])
+            log.heartbeat("m", "{}", 30)
+            assert postgres.terminate() >= 4  # writers, pooled readers, the listener
+            assert log.append("a", 1, [ev("B")]) == [2]
+            assert [e.type for e in log.read_stream("a")] == ["A", "B"]
+            assert len(log.leases()) == log.shard_count
+            assert [m.id for m in log.heartbeat("m", "{}", 30).members] == ["m"]
+            assert log.listening.wait(WAIT)
+            other.append("b", 0, [ev("C")])  # its NOTIFY wakes the listener anew
+            assert log.frontier.wait_covers(other.head(), WAIT)
+        finally:
+            follower.stop()

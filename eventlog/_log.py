@@ -269,6 +269,14 @@ class EventLog(abc.ABC):
         self.close()
 
 
+def check_options(durability: object, shards: object) -> None:
+    """Refuse (``ValueError``) a durability or a shard count no backend knows."""
+    if durability not in ("normal", "full"):
+        raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+    if not isinstance(shards, int) or not 1 <= shards <= 4096:
+        raise ValueError(f"shards must be an int from 1 to 4096, not {shards!r}")
+
+
 def inspect_schema(location: str | os.PathLike[str]) -> int:
     """The schema version of the log at ``location``, opened read-only (never writes).
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from eventlog._connect import connect, set_durability
 from eventlog._follow import POLL_INTERVAL, Consumer, Follower, Frontier
-from eventlog._log import FOLLOW_CHUNK, EventLog, literal
+from eventlog._log import FOLLOW_CHUNK, EventLog, check_options, literal
 from eventlog._schema import DEFAULT_SHARDS, ensure_schema, read_schema_version
 from eventlog._types import (
     Append,
@@ -71,10 +71,7 @@ class SqliteEventLog(EventLog):
         shards: int = DEFAULT_SHARDS,
         _tempdir: str | None = None,
     ) -> None:
-        if durability not in ("normal", "full"):
-            raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
-        if not isinstance(shards, int) or not 1 <= shards <= 4096:
-            raise ValueError(f"shards must be an int from 1 to 4096, not {shards!r}")
+        check_options(durability, shards)
         self.path = path
         self.durability = durability
         self._tempdir = _tempdir

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from eventlog._follow import Consumer, Follower, Frontier
 from eventlog._location import shown
-from eventlog._log import FOLLOW_CHUNK, EventLog, literal
+from eventlog._log import FOLLOW_CHUNK, EventLog, check_options, literal
 from eventlog._postgres._connect import READER_SETTINGS, connect, writer_settings
 from eventlog._postgres._listen import Listener
 from eventlog._postgres._schema import current_schema, ensure_schema, read_schema_version
@@ -77,10 +77,7 @@ class PostgresEventLog(EventLog):
         shards: int = DEFAULT_SHARDS,
         pool_size: int = POOL_SIZE,
     ) -> None:
-        if durability not in ("normal", "full"):
-            raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
-        if not isinstance(shards, int) or not 1 <= shards <= 4096:
-            raise ValueError(f"shards must be an int from 1 to 4096, not {shards!r}")
+        check_options(durability, shards)
         if not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be a positive int, not {pool_size!r}")
         self.url = url

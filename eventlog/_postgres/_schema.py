@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from eventlog._schema import FORMAT, SCHEMA_VERSION
+from eventlog._schema import FORMAT, SCHEMA_VERSION, version_in_meta
 from eventlog._types import SchemaError
 
 TABLES = ("meta", "events", "head", "leases", "members")
@@ -75,13 +75,7 @@ def read_schema_version(conn: psycopg.Connection[Any]) -> int | None:
             "not an event log: the schema holds tables named like the log's "
             f"({', '.join(sorted(found))}) but no log"
         )
-    rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    if rows.get("format") != FORMAT:
-        raise SchemaError(f"not an event log: format is {rows.get('format')!r}")
-    try:
-        return int(rows["schema_version"])
-    except (KeyError, ValueError) as exc:
-        raise SchemaError("event log has no readable schema version") from exc
+    return version_in_meta(dict(conn.execute("SELECT key, value FROM meta").fetchall()))
 
 
 def _tables(conn: psycopg.Connection[Any]) -> set[str]:

@@ -29,6 +29,7 @@ from eventlog._batches import (
     detach,
     finish_task,
 )
+from eventlog._multirow import grouped
 from eventlog._types import Append, ConcurrencyError, Fenced, Statement
 
 if TYPE_CHECKING:
@@ -248,9 +249,7 @@ class PostgresWriter(BatchWriter[Connection]):
                 frontier.committed(True)
         except BaseException:
             _rollback(conn)
-            for append in batch:
-                append.positions = ()
-                append.error = None
+            _forget(batch)
             raise
 
     def _commit_one_by_one(self, batch: list[Append]) -> None:
@@ -287,9 +286,7 @@ class PostgresWriter(BatchWriter[Connection]):
             self._commit_positions(conn, head + 1, position)
         except BaseException:
             _rollback(conn)
-            for append in batch:
-                append.positions = ()
-                append.error = None
+            _forget(batch)
             raise
 
     def _commit_positions(self, conn: Connection, first: int, last: int) -> None:
@@ -325,6 +322,13 @@ class _OwnFault(Exception):
     pass
 
 
+def _forget(batch: list[Append]) -> None:
+    """Clear what a transaction that was rolled back decided for each append."""
+    for append in batch:
+        append.positions = ()
+        append.error = None
+
+
 def _rollback(conn: Connection) -> None:
     """End the transaction, if the connection still has one."""
     if conn.closed or conn.broken:
@@ -339,14 +343,7 @@ def _execute_grouped(conn: Connection, statements: Sequence[Statement]) -> None:
     """Run statements grouped by SQL text (first appearance first), in order within a
     group, each group with one ``executemany`` (pipelined by psycopg; measured quicker
     than multi-row statements, which PostgreSQL must parse afresh for each size)."""
-    groups: dict[str, list[tuple[Any, ...]]] = {}
-    for sql, params in statements:
-        group = groups.get(sql)
-        if group is None:
-            groups[sql] = [params]
-        else:
-            group.append(params)
-    for sql, rows in groups.items():
+    for sql, rows in grouped(statements).items():
         if len(rows) == 1:
             conn.execute(sql, rows[0])
         else:

@@ -1,6 +1,10 @@
 # Two entry points: `make run` (the main job) and `make test` (the whole suite).
 # Each builds .venv on first use from pinned versions.
+# `make run PORT=9000 DB=/tmp/x.db APP=mymodule:register` overrides the defaults.
 PYTHON ?= python3
+PORT ?= 8080
+DB ?= ./alo.db
+APP ?= alo_actor.examples.greeting:register
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -14,7 +18,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/alo serve --db ./alo.db
+	$(BIN)/alo serve --db $(DB) --port $(PORT) --app $(APP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

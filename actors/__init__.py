@@ -9,18 +9,24 @@ from actors._host import (
     DeliverMany,
     Entity,
     EntityHost,
+    Foreign,
     Step,
 )
-from actors._reply import LoopBridge, Reply, SyncReply, bridge_for
+from actors._reply import LoopBridge, Reply, ReplyFuture, SyncReply, bridge_for
+from actors._shards import DEFAULT_LEASE_SECONDS, Shards
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "Behavior",
     "Deliver",
     "DeliverMany",
     "Entity",
     "EntityHost",
+    "Foreign",
     "LoopBridge",
     "Reply",
+    "ReplyFuture",
+    "Shards",
     "Step",
     "SyncReply",
     "bridge_for",

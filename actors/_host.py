@@ -10,16 +10,27 @@ entities' events (Akka's persist-then-reply, Orleans' virtual actors).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from gc import is_tracked
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
 import pykka
 
-from eventlog import Append, ConcurrencyError, EventLog, NewEvent, RecordedEvent, Statement
+from eventlog import (
+    Append,
+    ConcurrencyError,
+    EventLog,
+    Fenced,
+    Head,
+    NewEvent,
+    RecordedEvent,
+    Statement,
+)
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -31,11 +42,11 @@ _log = logging.getLogger("actors")
 MAX_CONFLICT_RETRIES = 5
 
 
-class Entity(msgspec.Struct, Generic[S], gc=False, eq=False):
+class Entity(msgspec.Struct, Generic[S], eq=False):
     """One hosted actor: its state, the version it was rebuilt to, its stash.
 
-    Untracked by the garbage collector (like the messages below): an entity lives
-    while its commit is in flight, and nothing it holds refers back to it.
+    Tracked by the garbage collector: ``attached`` and the stash hold the
+    behaviour's objects (callers' replies, callbacks), which may refer back to it.
     """
 
     id: str
@@ -45,6 +56,9 @@ class Entity(msgspec.Struct, Generic[S], gc=False, eq=False):
     # Made on first use: most entities never stash, and there may be very many.
     stash: deque[Any] | None = None
     attached: Any = None  # the behaviour's own per-entity data (waiters, …)
+    # Another process wrote the stream while this entity's own append was in flight:
+    # read what it wrote once that append is answered.
+    stale: bool = False
 
 
 # A behaviour's answer to a message: the events to persist, and a token that the host
@@ -58,6 +72,8 @@ class Behavior(Protocol[S, E]):
     """What the host needs to know of the entities it hosts."""
 
     def encode(self, event: E) -> NewEvent: ...
+
+    def decode(self, recorded: RecordedEvent) -> E: ...
 
     def replay(self, entity_id: str, events: Sequence[RecordedEvent]) -> S | None: ...
 
@@ -78,6 +94,16 @@ class Behavior(Protocol[S, E]):
         """Effects of newly committed events (called before the step's continuation)."""
         ...
 
+    def on_foreign(self, entity: Entity[S], events: Sequence[E], positions: Sequence[int]) -> None:
+        """Effects of events another process committed to an entity active here (its
+        state already includes them), with their log positions."""
+        ...
+
+    def wants_foreign(self, entity_id: str, events: Sequence[E], positions: Sequence[int]) -> bool:
+        """Whether events another process committed to an entity not active here call
+        for effects here (the host then activates it and calls ``on_foreign``)."""
+        ...
+
     def can_passivate(self, entity: Entity[S]) -> bool: ...
 
     def on_crash(self, entity_id: str, message: Any, error: BaseException) -> None:
@@ -96,31 +122,47 @@ class Behavior(Protocol[S, E]):
 Project = Callable[[Entity[Any], Sequence[Any], Any], Sequence[Statement]]
 
 
-# Messages are msgspec Structs with gc=False: one is built for every request, and
-# while a thousand are in flight, tuples the garbage collector tracks made its
-# passes over the young generations a third of the engine's time. Nothing refers
-# back to a message, so it is never part of a cycle the collector must see.
-class Deliver(msgspec.Struct, frozen=True, gc=False):
+# Messages are msgspec Structs, tracked by the garbage collector: ``message`` is the
+# behaviour's (a caller's reply, a callback), and an untracked object that a cycle
+# runs through makes the whole cycle uncollectable (msgspec's docs: gc=False only
+# where no cycle can ever form).
+class Deliver(msgspec.Struct, frozen=True):
     """A message for the entity ``entity_id``."""
 
     entity_id: str
     message: Any
 
 
-class DeliverMany(msgspec.Struct, frozen=True, gc=False):
-    """Several deliveries in one pykka message (one per caller batch)."""
+class DeliverMany(msgspec.Struct, frozen=True):
+    """Several deliveries in one pykka message (one per caller batch): ``messages[i]``
+    for the entity ``entity_ids[i]``. Two lists rather than a Deliver each: fewer
+    objects for the garbage collector while a batch waits in the inbox."""
 
-    items: Sequence[Deliver]
+    entity_ids: Sequence[str]
+    messages: Sequence[Any]
+
+
+# ``behavior.fence(entity, message)``, if the behaviour has it: the ``(shard, epoch)``
+# an append for this message must be committed under (``eventlog.Append.fence``), or
+# None. A fenced append the log refuses fails with ``eventlog.Fenced``, handed to
+# ``then`` like any error, and ``behavior.on_fenced(error)`` is told.
+Fence = Callable[[Entity[Any], Any], "tuple[int, int] | None"]
 
 
 class _Committed(NamedTuple):
     appends: list[Append]
 
 
-class _Pending(msgspec.Struct, gc=False):
+class Foreign(NamedTuple):
+    """Events other processes committed, up to ``head`` (from the log's follower)."""
+
+    events: Sequence[RecordedEvent]
+    head: Head
+
+
+class _Pending(msgspec.Struct):
     """What an append in flight carries back to the host: the entity, the message, the
-    events and the state they lead to, the behaviour's token, the retries so far.
-    Untracked by the garbage collector, like the messages: one per persisted command."""
+    events and the state they lead to, the behaviour's token, the retries so far."""
 
     entity: Entity[Any]
     message: Any
@@ -149,7 +191,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # the log's concurrency check catches it on the next write (reload, decide
         # again).
         # The idle entity object itself (nothing stashed, and nothing the behaviour
-        # keeps it active for), so that going back in costs no new object.
+        # keeps it active for), so that going back in costs no new object; or a
+        # copy of its state and version, if it ever held something the garbage
+        # collector tracks (see _maybe_passivate).
         self._cache: OrderedDict[str, Entity[S]] = OrderedDict()
         self._cache_size = cache_size
         self._sink = self._committed_sink
@@ -159,6 +203,14 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         self._evolve = behavior.evolve
         # Optional: SQL statements committed with each append (a read model, say).
         self._project: Project | None = getattr(behavior, "project", None)
+        # Optional: the lease an append must be committed under.
+        self._fence: Fence | None = getattr(behavior, "fence", None)
+        # Messages that wait for the log's follower: each came when this process had not
+        # yet seen every event another process committed before it (the head it saw).
+        self._parked: deque[tuple[Head, Deliver]] = deque()
+        self._frontier = log.frontier
+        self._poke: Callable[[], None] = lambda: None
+        self._head: Head | None = None  # the log's head as read for the current message
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
@@ -174,21 +226,37 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
     # -- messages --------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        # Every request in this message was made before it is handled: one look at the
+        # log's head, when the first of them needs it, serves them all (see _fresh).
+        self._head = None
         kind = type(message)
         if kind is DeliverMany:
             deliver = self.deliver
-            for item in message.items:
-                deliver(item.entity_id, item.message)
+            for entity_id, item in zip(message.entity_ids, message.messages, strict=True):
+                deliver(entity_id, item)
         elif kind is _Committed:
             self._on_committed(message.appends)
         elif kind is Deliver:
             self.deliver(message.entity_id, message.message)
+        elif kind is Foreign:
+            self._on_foreign(message.events, message.head)
         else:
             self.behavior.on_message(self, message)
         return None
 
+    def follow(self, poke: Callable[[], None]) -> None:
+        """Use ``poke`` to ask the log's follower to look at once (when a read waits)."""
+        self._poke = poke
+
     def deliver(self, entity_id: str, message: Any) -> None:
         """Handle ``message`` for the entity now, or after its in-flight commit."""
+        parked = self._parked
+        if parked:  # in order behind the messages waiting for the follower
+            parked.append((parked[-1][0], Deliver(entity_id, message)))
+            return
+        self._deliver_now(entity_id, message)
+
+    def _deliver_now(self, entity_id: str, message: Any) -> None:
         entity = self.entities.get(entity_id)
         if entity is None:
             try:
@@ -224,6 +292,11 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         try:
             events, then = self._handle(entity, message)
             if not events:
+                # A decision that writes nothing answers from what this process knows:
+                # only once it knows every event committed anywhere before now (a
+                # decision that writes is checked by the log's version check instead).
+                if then is not None and not self._fresh(entity, message):
+                    return
                 if then is not None:
                     self._then(entity, then, None)
                 return
@@ -237,6 +310,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 after = evolve(after, event)
             project = self._project
             extra = () if project is None else project(entity, events, after)
+            fence = None if self._fence is None else self._fence(entity, message)
         except Exception as exc:
             self._crash(entity, message, exc)
             return
@@ -244,7 +318,15 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         pending = _Pending(entity, message, events, after, then, retries)
         try:
             self.log.submit(
-                Append(entity.id, entity.version, encoded, self._sink, pending, extra=extra)
+                Append(
+                    entity.id,
+                    entity.version,
+                    encoded,
+                    self._sink,
+                    pending,
+                    extra=extra,
+                    fence=fence,
+                )
             )
         except Exception as exc:
             entity.busy = False
@@ -267,20 +349,113 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 try:
                     on_persisted(entity, events)
                 except Exception:
-                    _log.exception("on_persisted failed for %r", entity.id)
+                    _log.exception(
+                        "on_persisted failed for %r", entity.id, extra={"entity_id": entity.id}
+                    )
                 if then is not None:
                     self._run_then(entity, message, then, None)
             elif isinstance(error, ConcurrencyError) and pending.retries < MAX_CONFLICT_RETRIES:
-                # Another process wrote this stream: rebuild from the log, decide again.
-                fresh = self._replayed(entity.id)
-                entity.state, entity.version = fresh.state, fresh.version
+                # Another process wrote this stream: read what it wrote, decide again.
+                entity.stale = False
+                self._refresh(entity)
                 self._process(entity, message, pending.retries + 1)
-            elif then is not None:
-                self._run_then(entity, message, then, error)
+            else:
+                if isinstance(error, Fenced):
+                    on_fenced = getattr(self.behavior, "on_fenced", None)
+                    if on_fenced is not None:
+                        on_fenced(error)
+                if then is not None:
+                    self._run_then(entity, message, then, error)
+            if entity.stale and not entity.busy:
+                entity.stale = False
+                self._refresh(entity)
             stash = entity.stash
             while stash and not entity.busy:
                 self._process(entity, stash.popleft(), 0)
             self._maybe_passivate(entity)
+
+    # -- other processes' writes ----------------------------------------------------
+
+    def _fresh(self, entity: Entity[S], message: Any) -> bool:
+        """Whether this process has seen every event committed before now, anywhere; if
+        not, the message waits (parked) for the follower and is handled again then."""
+        head = self._head
+        if head is None:
+            head = self._head = self.log.head()
+        if self._frontier.covers(head):
+            return True
+        parked = self._parked
+        parked.append((head, Deliver(entity.id, message)))
+        stash = entity.stash
+        while stash:  # the entity's later messages wait behind it, in order
+            parked.append((head, Deliver(entity.id, stash.popleft())))
+        self._poke()
+        return False
+
+    def _on_foreign(self, recorded: Sequence[RecordedEvent], head: Head) -> None:
+        if head.deletions > self._frontier.deletions:
+            # Streams were deleted elsewhere (a purge): what is cached may be gone.
+            self._cache.clear()
+            for entity in list(self.entities.values()):
+                if not entity.busy and not entity.stash and entity.attached is None:
+                    del self.entities[entity.id]
+        for entity_id, group in itertools.groupby(recorded, key=lambda event: event.stream_id):
+            try:
+                self._apply_foreign(entity_id, list(group))
+            except Exception:
+                _log.exception("could not apply another process's events to %r", entity_id)
+                self.entities.pop(entity_id, None)
+                self._cache.pop(entity_id, None)
+        self._frontier.applied(head)
+        parked = self._parked
+        covers = self._frontier.covers
+        ready = []
+        while parked and covers(parked[0][0]):
+            ready.append(parked.popleft()[1])
+        for item in ready:
+            # One that parks again (the log moved on meanwhile) holds back the rest.
+            self.deliver(item.entity_id, item.message)
+
+    def _apply_foreign(self, entity_id: str, recorded: list[RecordedEvent]) -> None:
+        decode = self.behavior.decode
+        entity = self.entities.get(entity_id)
+        if entity is None:
+            self._cache.pop(entity_id, None)  # behind the log now: rebuilt when next used
+            events = [decode(event) for event in recorded]
+            positions = [event.position for event in recorded]
+            if self.behavior.wants_foreign(entity_id, events, positions):
+                entity = self.entities[entity_id] = self._replayed(entity_id)
+                self.behavior.on_foreign(entity, events, positions)
+                self._maybe_passivate(entity)
+            return
+        if entity.busy:
+            entity.stale = True  # its append will conflict, or follow these: see then
+            return
+        fresh = [event for event in recorded if event.version > entity.version]
+        if not fresh:
+            return  # written here, or already read
+        if fresh[0].version != entity.version + 1:
+            self._refresh(entity)
+        else:
+            self._fold(entity, fresh)
+        self._maybe_passivate(entity)
+
+    def _refresh(self, entity: Entity[S]) -> None:
+        """Bring an entity up to the log: fold what was committed since its version (by
+        another process), then run the effects of that."""
+        self._fold(entity, self.log.read_stream(entity.id, entity.version + 1))
+
+    def _fold(self, entity: Entity[S], recorded: Sequence[RecordedEvent]) -> None:
+        if not recorded:
+            return
+        decode, evolve = self.behavior.decode, self._evolve
+        events = [decode(event) for event in recorded]
+        state = entity.state
+        for event in events:
+            state = evolve(state, event)
+        entity.state = state
+        entity.version = recorded[-1].version
+        self.behavior.on_foreign(entity, events, [event.position for event in recorded])
 
     def _run_then(
         self, entity: Entity[S], message: Any, then: Any, error: BaseException | None
@@ -291,11 +466,42 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self._crash(entity, message, exc)
 
     def _crash(self, entity: Entity[S], message: Any, error: BaseException) -> None:
-        _log.exception("entity %r failed on %r", entity.id, type(message).__name__)
-        if not entity.busy:
-            self.entities.pop(entity.id, None)
-            self._cache.pop(entity.id, None)
+        _log.exception(
+            "entity %r failed on %r",
+            entity.id,
+            type(message).__name__,
+            extra={"entity_id": entity.id},
+        )
+        if entity.busy:
+            self.behavior.on_crash(entity.id, message, error)
+            return
+        if self.entities.get(entity.id) is entity:
+            del self.entities[entity.id]
+        self._cache.pop(entity.id, None)
         self.behavior.on_crash(entity.id, message, error)
+        # Reset: the state is rebuilt from the log. What waits on the entity (the
+        # messages stashed behind this one, what the behaviour attached) goes to the
+        # rebuilt entity, in order. Handled on the dropped one instead, they would
+        # commit beside a second entity that a later message rebuilds for the id.
+        stash, attached = entity.stash, entity.attached
+        entity.stash = entity.attached = None
+        queued = list(stash or ())
+        if stash:
+            stash.clear()  # a caller draining this very stash stops
+        if attached is None and not queued:
+            return  # rebuilt by the next message
+        try:
+            fresh = self._replayed(entity.id)
+        except Exception as exc:
+            for waiting in queued:
+                self.behavior.on_crash(entity.id, waiting, exc)
+            return
+        fresh.attached = attached
+        self.entities[entity.id] = fresh
+        for waiting in queued:
+            self.deliver(entity.id, waiting)
+        if not fresh.busy:
+            self._maybe_passivate(fresh)
 
     def _maybe_passivate(self, entity: Entity[S]) -> None:
         if entity.busy or entity.stash or self.entities.get(entity.id) is not entity:
@@ -304,6 +510,12 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             return
         del self.entities[entity.id]
         if entity.state is not None:
+            if is_tracked(entity):
+                # Once it held the behaviour's objects, msgspec tracks it for good; a
+                # copy of what the cache needs holds none (the state, the version), so
+                # the collector does not walk ten thousand idle entities on every
+                # full pass. What the behaviour attached is let go with passivation.
+                entity = Entity(entity.id, entity.state, entity.version)
             cache = self._cache
             cache[entity.id] = entity
             if len(cache) > self._cache_size:
@@ -328,14 +540,14 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         stopping = getattr(self.behavior, "on_stop", None)
         if stopping is not None:
             stopping(self)
-        # Entities are untracked by the garbage collector: drop them, so that a cycle
-        # through one (a subscriber's callback holding the system, say) cannot outlive
-        # the host.
+        # What the behaviour attached to them (waiters, callbacks) goes with the host.
         self.entities.clear()
         self._cache.clear()
 
     def busy_count(self) -> int:
-        """Entities waiting for a commit, plus messages not yet handled (zero when idle)."""
+        """Entities waiting for a commit, plus messages not yet handled or waiting for
+        the follower (zero when idle)."""
         inbox = self.actor_inbox
         queued = inbox.qsize() if isinstance(inbox, queue.Queue) else 0
-        return sum(1 for entity in self.entities.values() if entity.busy) + queued
+        busy = sum(1 for entity in self.entities.values() if entity.busy)
+        return busy + queued + len(self._parked)

@@ -8,8 +8,6 @@ import weakref
 from collections import deque
 from typing import Any, Protocol
 
-import msgspec
-
 
 class Reply(Protocol):
     """Called once, on the actor's thread, with a value or an error."""
@@ -34,10 +32,16 @@ class SyncReply:
         self._lock.release()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once replied; False if ``timeout`` seconds passed first."""
-        return self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+        """True once replied (and on every call after); False if ``timeout`` seconds
+        passed first."""
+        if self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            self._lock.release()  # replied for good: a later wait returns at once
+            return True
+        return False
 
     def result(self, timeout: float | None = None) -> Any:
+        """The value replied, waiting up to ``timeout`` s (None: for ever) for it;
+        raises the error replied, or TimeoutError if no reply came in time."""
         if not self.wait(timeout):
             raise TimeoutError(f"no reply within {timeout} s")
         if self.error is not None:
@@ -65,8 +69,17 @@ class LoopBridge:
         self._pending: deque[tuple[asyncio.Future[Any], Any, BaseException | None]] = deque()
         self._scheduled = False
 
-    def reply_to(self, future: asyncio.Future[Any]) -> Reply:
-        return _FutureReply(self, future)
+    def future(self) -> ReplyFuture:
+        """A new future of the bridge's loop that is its own reply (see ReplyFuture).
+
+        Raises RuntimeError if the loop is gone.
+        """
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the loop is gone")
+        future = ReplyFuture(loop=loop)
+        future._bridge = self
+        return future
 
     def resolve(self, future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
         self._pending.append((future, value, error))
@@ -94,20 +107,23 @@ class LoopBridge:
                 future.set_result(value)
 
 
-class _FutureReply(msgspec.Struct, frozen=True, gc=False):
-    """A reply that resolves ``future`` through its loop's bridge.
+class ReplyFuture(asyncio.Future[Any]):
+    """An asyncio future that is also its own Reply: calling it, from any thread,
+    resolves it through its loop's bridge (made by ``LoopBridge.future``).
 
-    One per awaited call: an untracked Struct where a closure made three objects
-    (function and cells) for the garbage collector to walk while the call is in
-    flight. It can sit in a cycle (future, task, the caller's frame, this) only
-    while the call waits, and the actor holding it ends the wait.
+    One object per awaited call, where a future and a reply object beside it made
+    two (and a closure three), each tracked by the garbage collector while the call
+    is in flight. The reply it replaces was an untracked msgspec Struct holding the
+    future: once the future held an exception whose traceback held the awaiting
+    frame, and that frame the reply, the collector could not see the cycle, and
+    every wait that ran out leaked its future, frame and traceback.
     """
 
-    bridge: LoopBridge
-    future: asyncio.Future[Any]
+    __slots__ = ("_bridge",)
+    _bridge: LoopBridge
 
     def __call__(self, value: Any, error: BaseException | None = None) -> None:
-        self.bridge.resolve(self.future, value, error)
+        self._bridge.resolve(self, value, error)
 
 
 _bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (

@@ -13,8 +13,9 @@ from alo_actor._errors import (
     OperationFailed,
     OperationTimedOut,
     SystemClosed,
+    Unavailable,
 )
-from alo_actor._handlers import HandlerContext, HandlerResult, RetryPolicy
+from alo_actor._handlers import CancelSignal, HandlerContext, HandlerResult, RetryPolicy
 from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._system import AloSystem
 from alo_actor.delivery import DeliveryOptions
@@ -27,6 +28,7 @@ __all__ = [
     "AloSystem",
     "AlreadyExists",
     "AsyncAloSystem",
+    "CancelSignal",
     "Clock",
     "DeliveryOptions",
     "Failure",
@@ -42,4 +44,5 @@ __all__ = [
     "Status",
     "SystemClock",
     "SystemClosed",
+    "Unavailable",
 ]

@@ -13,10 +13,10 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from actors import Deliver, DeliverMany, Reply, bridge_for
+from actors import Deliver, DeliverMany, ReplyFuture, bridge_for
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
-from alo_actor._machine import AloState, Command, Pause, Read, Resume
+from alo_actor._machine import AloState, Command, Pause, Read, Resume, Start
 from alo_actor._model import AloInfo, Failure
 from alo_actor._requests import (
     cancel_command,
@@ -37,42 +37,52 @@ if TYPE_CHECKING:
 class _Outbox:
     """Requests of one loop iteration, sent together when the loop next runs callbacks."""
 
-    __slots__ = ("bridge", "items", "loop", "system")
+    __slots__ = ("asks", "bridge", "ids", "loop", "system")
 
     def __init__(self, system: AloSystem, loop: asyncio.AbstractEventLoop) -> None:
         self.system = system
         self.loop = weakref.ref(loop)  # weak: see AsyncAloSystem._outboxes
         self.bridge = bridge_for(loop)
-        self.items: list[Deliver] = []
+        self.ids: list[str] = []
+        self.asks: list[Ask] = []
 
-    def put(self, item: Deliver, loop: asyncio.AbstractEventLoop) -> None:
-        if not self.items:
+    def put(self, alo_id: str, ask: Ask, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.ids:
             loop.call_soon(self.flush)
-        self.items.append(item)
+        self.ids.append(alo_id)
+        self.asks.append(ask)
 
     def flush(self) -> None:
-        items, self.items = self.items, []
-        message: Any = items[0] if len(items) == 1 else DeliverMany(items)
+        ids, asks = self.ids, self.asks
+        self.ids, self.asks = [], []
+        message = Deliver(ids[0], asks[0]) if len(ids) == 1 else DeliverMany(ids, asks)
         try:
-            self.system.send(message)
+            self.system._send(message)
         except SystemClosed as exc:
-            for item in items:
-                reply = item.message.reply
-                if reply is not None:
-                    reply(None, exc)
+            for ask in asks:
+                if ask.reply is not None:
+                    ask.reply(None, exc)
 
 
-class _Expired(Exception):
-    """A wait's timeout ran out (set on its future by the timer; never escapes)."""
+# A wait's timeout ran out: the result its timer gives the future (never escapes).
+# A value, not an exception: an exception set on the future would hold the awaiting
+# frame in its traceback, and that frame the future, a cycle for the garbage
+# collector to find on every wait that runs out (a long poll's 408, say).
+_EXPIRED: Any = object()
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
     if not future.done():
-        future.set_exception(_Expired())
+        future.set_result(_EXPIRED)
 
 
 class AsyncAloSystem:
-    """The asyncio face of an AloSystem (``system.aio``)."""
+    """The asyncio face of an AloSystem (``system.aio``): every verb of AloSystem as a
+    coroutine that returns and raises what the verb does, without blocking the loop.
+
+    If a caller is cancelled, a command it sent still runs; only its answer is
+    dropped (a wait for an outcome is withdrawn).
+    """
 
     def __init__(self, system: AloSystem) -> None:
         self._system = system
@@ -94,8 +104,9 @@ class AsyncAloSystem:
         self._last = outbox
         return outbox
 
-    def _send(self, alo_id: str, command: Command, want: int) -> tuple[asyncio.Future[Any], Reply]:
-        """Queue the request; its answer resolves the returned future on this loop.
+    def _send(self, alo_id: str, command: Command, want: int) -> ReplyFuture:
+        """Queue the request; its answer resolves the returned future on this loop (the
+        future is the request's reply).
 
         Not a coroutine: a verb awaits the future itself, so a call costs one
         coroutine, not two (coroutines and their frames are what the garbage
@@ -104,53 +115,53 @@ class AsyncAloSystem:
         if self._system.closed:
             raise SystemClosed("the ALO system is closed")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
         outbox = self._outbox(loop)
-        reply = outbox.bridge.reply_to(future)
-        outbox.put(Deliver(alo_id, Ask(command, reply, want)), loop)
-        return future, reply
+        future = outbox.bridge.future()
+        outbox.put(alo_id, Ask(command, future, want), loop)
+        return future
 
     def _ask(self, alo_id: str, command: Command, want: int) -> asyncio.Future[Any]:
         """The future answer to a request that does not wait for an outcome.
 
         If the caller is cancelled, the request still runs; its answer is dropped.
         """
-        return self._send(alo_id, command, want)[0]
+        return self._send(alo_id, command, want)
 
     async def _wait(self, alo_id: str, timeout: float | None) -> AloState:
         """The ALO's terminal state, waiting up to ``timeout`` s for it."""
-        future, reply = self._send(alo_id, Read(), RESULT)
+        future = self._send(alo_id, Read(), RESULT)
         # A timer on the future itself, not asyncio.wait_for: that wraps the wait in a
         # second future and callbacks, a tenth of what a long poll costs the server.
         timer = None if timeout is None else future.get_loop().call_later(timeout, _expire, future)
         try:
             state: AloState = await future
-            return state
         except asyncio.CancelledError:
             # The caller gave up (an HTTP client went away): stop waiting for it.
             if not self._system.closed:
-                self._system.send(Unwait(alo_id, reply))
+                self._system._send(Unwait(alo_id, future))
             raise
-        except _Expired:
-            if not self._system.closed:
-                self._system.send(Unwait(alo_id, reply))
-                # The timeout bounds the wait for the ALO to settle, not the round trip
-                # to the supervisor: one already settled (timeout=0 included) answers.
-                state, _ = await self._ask(alo_id, Read(), INFO)
-                if state.terminal:
-                    return state
-            raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s") from None
         finally:
             if timer is not None:
                 timer.cancel()
+        if state is not _EXPIRED:
+            return state
+        if not self._system.closed:
+            self._system._send(Unwait(alo_id, future))
+            # The timeout bounds the wait for the ALO to settle, not the round trip
+            # to the supervisor: one already settled (timeout=0 included) answers.
+            state, _ = await self._ask(alo_id, Read(), INFO)
+            if state.terminal:
+                return state
+        raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s")
 
     async def settle(self, timeout: float = 30.0) -> None:
-        """``AloSystem.settle`` without blocking the event loop."""
+        """``AloSystem.settle`` on a worker thread (raises its TimeoutError)."""
         await asyncio.to_thread(self._system.settle, timeout)
 
     async def register(
         self, operation: str, handler: Handler, retry: RetryPolicy | None = None
     ) -> None:
+        """``AloSystem.register`` on a worker thread."""
         await asyncio.to_thread(self._system.register, operation, handler, retry)
 
     async def start(
@@ -164,6 +175,8 @@ class AsyncAloSystem:
         timeout: float | None = None,
         deadline: float | None = None,
     ) -> AloInfo:
+        """``AloSystem.start``: the ALO's info, ``created`` saying whether this call
+        created it; raises AlreadyExists, NotFound or InvalidArgument as it does."""
         system = self._system
         command = start_command(
             id,
@@ -179,26 +192,41 @@ class AsyncAloSystem:
         )
         return info_of(await self._ask(id, command, INFO))
 
+    async def start_with(self, command: Start) -> tuple[AloState, bool | None]:
+        """Run a Start made by ``start_command``; returns the stored state and whether
+        this call created it.
+
+        Not part of the public API: for the Nexus handler, whose start carries a Nexus
+        callback and whose answer depends on the stored callback's window.
+        """
+        answer: tuple[AloState, bool | None] = await self._ask(command.id, command, INFO)
+        return answer
+
     async def get_info(self, id: str) -> AloInfo:
+        """``AloSystem.get_info``: the ALO's info; raises NotFound or InvalidArgument."""
         return info_of(await self._ask(check_id(id), Read(), INFO))
 
     async def get_result(self, id: str, timeout: float | None = None) -> Any:
+        """``AloSystem.get_result``: the result, waiting up to ``timeout`` s (None: for
+        ever) on the loop; raises OperationFailed (and its subclasses) for an
+        unsuccessful outcome, TimeoutError, NotFound or InvalidArgument."""
         timeout = check_timeout(timeout)
         return result_of(await self._wait(check_id(id), timeout))
 
-    async def settled(self, id: str, timeout: float | None = None) -> AloState:
+    async def _settled(self, id: str, timeout: float | None = None) -> AloState:
         """The ALO's final state, waiting up to ``timeout`` s for it to settle.
 
-        Not part of the public API: for the HTTP service, whose result route answers
-        with the result and the info together, from one request to the supervisor.
-        Raises what ``get_result`` raises for a missing ALO or a wait that runs out,
-        but returns a failed, cancelled or timed-out state rather than raising.
+        Private: for the HTTP service, whose result route answers with the result
+        and the info together, from one request to the supervisor. Raises what
+        ``get_result`` raises for a missing ALO or a wait that runs out, but returns
+        a failed, cancelled or timed-out state rather than raising.
         """
         return await self._wait(check_id(id), check_timeout(timeout))
 
     async def complete(
         self, id: str, result: Any = None, result_metadata: Mapping[str, str] | None = None
     ) -> AloInfo:
+        """``AloSystem.complete``: the ALO's info; raises NotFound or InvalidArgument."""
         command = complete_command(result, result_metadata)
         return info_of(await self._ask(check_id(id), command, INFO))
 
@@ -211,29 +239,33 @@ class AsyncAloSystem:
         details: Any = None,
         stack_trace: str | None = None,
     ) -> AloInfo:
+        """``AloSystem.fail``: the ALO's info; raises NotFound or InvalidArgument."""
         command = fail_command(message, type, details, stack_trace)
         return info_of(await self._ask(check_id(id), command, INFO))
 
     async def cancel(self, id: str, reason: str | None = None) -> AloInfo:
+        """``AloSystem.cancel``: the ALO's info; raises NotFound or InvalidArgument."""
         return info_of(await self._ask(check_id(id), cancel_command(reason), INFO))
 
     async def pause(self, id: str) -> AloInfo:
+        """``AloSystem.pause``: the ALO's info; raises NotFound or InvalidArgument."""
         return info_of(await self._ask(check_id(id), Pause(), INFO))
 
     async def subscribe(self, id: str, callback: Callable[[AloInfo], object]) -> AloInfo:
-        """``callback(info)`` once the outcome is durable (see ``AloSystem.subscribe``)."""
+        """``callback(info)`` once the outcome is durable (see ``AloSystem.subscribe``);
+        the ALO's info now. Raises NotFound or InvalidArgument."""
         if not callable(callback):
             raise InvalidArgument("callback must be callable: callback(info)")
         if self._system.closed:
             raise SystemClosed("the ALO system is closed")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
         outbox = self._outbox(loop)
-        reply = outbox.bridge.reply_to(future)
-        outbox.put(Deliver(check_id(id), Ask(Read(), reply, SUBSCRIBE, callback)), loop)
+        future = outbox.bridge.future()
+        outbox.put(check_id(id), Ask(Read(), future, SUBSCRIBE, callback), loop)
         return info_of(await future)
 
     async def resume(self, id: str) -> AloInfo:
+        """``AloSystem.resume``: the ALO's info; raises NotFound or InvalidArgument."""
         return info_of(await self._ask(check_id(id), Resume(), INFO))
 
     async def purge(
@@ -242,7 +274,7 @@ class AsyncAloSystem:
         status: StatusFilter = None,
         archive: str | os.PathLike[str] | None = None,
     ) -> int:
-        """``AloSystem.purge`` on a worker thread."""
+        """``AloSystem.purge`` on a worker thread: how many ALOs were deleted."""
         return await asyncio.to_thread(self._system.purge, settled_before, status, archive)
 
     # Last: below it, mypy would take `list` in annotations for this method.
@@ -257,7 +289,8 @@ class AsyncAloSystem:
         limit: int = 100,
         cursor: str | None = None,
     ) -> AloPage:
-        """``AloSystem.list``, read on a worker thread so the loop never waits on SQLite."""
+        """``AloSystem.list``, read on a worker thread so the loop never waits on SQLite:
+        a page of infos; raises InvalidArgument for a bad filter or cursor."""
         return await asyncio.to_thread(
             self._system.list,
             status,

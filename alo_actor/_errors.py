@@ -42,3 +42,10 @@ class OperationTimedOut(OperationFailed):
 
 class SystemClosed(AloError):
     """The system was closed; no more commands are accepted."""
+
+
+class Unavailable(AloError):
+    """The log cannot be written now: the message names why (the disk is full, the file
+    is read-only, an I/O error, its WAL file was deleted). Nothing of the command was
+    written; the same call succeeds once the cause is gone (a lost WAL file needs the
+    system reopened). Reads go on working."""

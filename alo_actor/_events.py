@@ -14,7 +14,24 @@ class AloEvent(msgspec.Struct, frozen=True, gc=False, tag=True):
     at: float
 
 
-class Started(AloEvent, frozen=True, gc=False):
+class NexusCallback(msgspec.Struct, frozen=True, gc=False):
+    """A Nexus caller's callback: one of the ALO's result URLs, told the outcome in
+    the Nexus completion format rather than the generic webhook body.
+
+    ``headers`` go with the completion (the start's ``Nexus-Callback-*`` headers,
+    prefix stripped). ``answer_until`` (clock time) closes the start request's
+    window: an outcome settled before it was answered to the start request itself,
+    so the callback is not owed it.
+    """
+
+    url: str
+    headers: dict[str, str]
+    answer_until: float
+
+
+# omit_defaults: an ALO started without a Nexus callback is stored byte for byte as
+# before the field existed, and events written before it decode with the default.
+class Started(AloEvent, frozen=True, gc=False, omit_defaults=True):
     """The ALO was created RUNNING; attempt 1 begins if it has an operation."""
 
     id: str
@@ -23,6 +40,7 @@ class Started(AloEvent, frozen=True, gc=False):
     metadata: dict[str, str]
     result_urls: list[str]
     deadline: float | None
+    nexus_callback: NexusCallback | None = None
 
 
 class AttemptStarted(AloEvent, frozen=True, gc=False):

@@ -76,12 +76,26 @@ class HandlerResult(NamedTuple):
     metadata: Mapping[str, str]
 
 
+class CancelSignal(threading.Event):
+    """The stop signal of one attempt (``ctx.cancelled``): a ``threading.Event`` that is
+    also true exactly when it is set.
+
+    A plain Event is always true, so ``if ctx.cancelled:`` would stop every attempt
+    at once; here it means what it reads as. ``is_set()``, ``wait(timeout)`` (True
+    once set) work as on any Event.
+    """
+
+    def __bool__(self) -> bool:
+        return self.is_set()
+
+
 @dataclass(slots=True)
 class HandlerContext:
     """What a handler knows of the ALO it works on.
 
-    ``cancelled`` is set when the ALO is cancelled (or settled by someone else) while
-    the attempt runs: sync handlers poll it; an async handler's task is cancelled too.
+    ``cancelled`` (a ``CancelSignal``: ``if ctx.cancelled:``, ``ctx.cancelled.wait(5)``)
+    is set when the ALO is cancelled (or settled by someone else) while the attempt
+    runs: sync handlers poll it; an async handler's task is cancelled too.
     """
 
     id: str
@@ -89,7 +103,7 @@ class HandlerContext:
     attempt: int
     metadata: dict[str, str]
     deadline: float | None
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: CancelSignal = field(default_factory=CancelSignal)
 
 
 Handler = Callable[[HandlerContext, Any], Any]
@@ -125,22 +139,23 @@ class Outcome(NamedTuple):
 
 
 def failure_of(error: BaseException) -> Failure:
+    """The Failure an exception stands for; its ``details`` attribute, if it has one that
+    can be stored, becomes the failure's details (as stored: a decoded copy)."""
     return Failure(
         message=str(error) or type(error).__name__,
         type=type(error).__name__,
-        details=getattr(error, "details", None)
-        if _encodable(getattr(error, "details", None))
-        else None,
+        details=_stored(getattr(error, "details", None)),
         stack_trace="".join(traceback.format_exception(error)),
     )
 
 
-def _encodable(value: Any) -> bool:
+def _stored(value: Any) -> Any:
+    """``value`` as the log gives it back, or None if it may not be stored as a failure's
+    details (the limits of any input)."""
     try:
-        msgspec.msgpack.encode(value)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return True
+        return msgspec.msgpack.decode(encode_payload(value, "details"))
+    except InvalidArgument:
+        return None
 
 
 def _outcome_of(value: Any) -> Outcome:

@@ -1,7 +1,11 @@
-"""The ALO state machine as pure functions: ``decide`` (command -> events) and ``evolve``.
+"""The ALO state machine as pure functions: ``decide`` (command -> events), ``evolve``
+(state, event -> state) and ``transition_fault`` (could the machine have made this event?).
 
-The live actor, recovery, ``alo log replay`` and the verifier all share these two
-functions, so they can never disagree. No I/O, no clock: ``now`` is an argument.
+The live actor decides and folds with the first two; recovery and ``alo log
+replay`` fold with ``evolve``; the verifier folds every stream with ``evolve`` and
+asks ``transition_fault`` of each event, which accepts what ``decide`` makes and
+nothing else it can tell from the state (tests/alo_actor/test_machine.py checks
+both over random histories). No I/O, no clock: ``now`` is an argument.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from alo_actor._events import (
     DeliveriesFinished,
     DeliveryAbandoned,
     Failed,
+    NexusCallback,
     Paused,
     Resumed,
     Started,
@@ -58,6 +63,7 @@ class AloState(msgspec.Struct, frozen=True, gc=False):
     # Result URLs delivered or abandoned (the rest are still owed, once terminal).
     resolved_urls: tuple[str, ...] = ()
     version: int = 0
+    nexus_callback: NexusCallback | None = None
 
     @property
     def terminal(self) -> bool:
@@ -89,12 +95,15 @@ class Command(msgspec.Struct, frozen=True, gc=False):
 
 
 class Start(Command, frozen=True, gc=False):
+    """``nexus_callback``, when given, is also the last of ``result_urls``."""
+
     id: str
     operation: str | None
     input: msgspec.Raw
     metadata: dict[str, str]
     result_urls: list[str]
     deadline: float | None
+    nexus_callback: NexusCallback | None = None
 
 
 class Read(Command, frozen=True, gc=False):
@@ -158,7 +167,7 @@ class RecordDelivery(Command, frozen=True, gc=False):
     reason: str
 
 
-class Decision(msgspec.Struct, frozen=True, gc=False):
+class Decision(msgspec.Struct, frozen=True):
     """What a command does: the events to persist, then the reply (an error, or info)."""
 
     events: tuple[AloEvent, ...] = ()
@@ -196,6 +205,7 @@ def evolve(state: AloState | None, event: AloEvent) -> AloState:
             None,  # failure
             (),  # resolved_urls
             1,  # version
+            event.nexus_callback,  # nexus_callback
         )
     if state is None:
         raise ValueError(f"{type(event).__name__} before Started")
@@ -294,9 +304,84 @@ _EVOLVE: dict[type[AloEvent], Callable[[AloState, Any, int], AloState]] = {
 
 
 def fold(events: Sequence[AloEvent], state: AloState | None = None) -> AloState | None:
+    """The state after ``events``, from ``state`` (None: before the first event)."""
     for event in events:
         state = evolve(state, event)
     return state
+
+
+# -- transition_fault -------------------------------------------------------------------
+
+
+def transition_fault(state: AloState | None, event: AloEvent) -> str | None:
+    """Why no command could have made ``event`` happen to an ALO in ``state`` (None:
+    before its first event), or None if one could.
+
+    For logs the engine did not just write (the verifier reads any log). It judges
+    each event against the state before it, as ``decide`` would have made it:
+    creation first and once, attempts one at a time and numbered in turn, pause and
+    resume in turn, nothing but delivery records once settled, and those only for
+    the ALO's own result URLs. What a single event cannot show (a settlement's time
+    against the deadline) is the verifier's own check.
+    """
+    kind = type(event)
+    name = kind.__name__
+    if state is None:
+        return None if kind is Started else f"{name} before Started"
+    if kind is Started:
+        return "a second Started"
+    if state.terminal:
+        return _after_settling(state, event)
+    if kind in _DELIVERY_RECORDS:
+        return f"{name} before the ALO settled"
+    status = state.status
+    if kind is AttemptStarted:
+        attempt = event.attempt  # type: ignore[attr-defined]
+        if state.operation is None:
+            return "an attempt of an external promise (it has no operation)"
+        if status is not _RUNNING:
+            return f"an attempt started while {status.name}"
+        if attempt != state.attempt + 1:
+            return f"attempt {attempt} started after attempt {state.attempt}"
+        if state.retry_at is not None and event.at < state.retry_at:
+            return f"attempt {attempt} started before its retry was due ({state.retry_at!r})"
+        return None
+    if kind is AttemptFailed:
+        attempt = event.attempt  # type: ignore[attr-defined]
+        if not state.attempt_running or attempt != state.attempt:
+            running = f"attempt {state.attempt} runs" if state.attempt_running else "none runs"
+            return f"attempt {attempt} failed, but {running}"
+        return None
+    if kind is Paused and status is not _RUNNING:
+        return f"Paused while {status.name}"
+    if kind is Resumed and status is not _PAUSED:
+        return f"Resumed while {status.name}"
+    return None  # a settling event: any ALO that has not settled may settle
+
+
+_DELIVERY_RECORDS = (DeliveriesDue, Delivered, DeliveryAbandoned, DeliveriesFinished)
+
+
+def _after_settling(state: AloState, event: AloEvent) -> str | None:
+    kind = type(event)
+    urls = state.result_urls
+    if kind is DeliveriesDue:
+        if not urls:
+            return "DeliveriesDue, but the ALO has no result URLs"
+        if state.resolved_urls:
+            return "DeliveriesDue after a delivery was recorded"
+        return None
+    if kind is Delivered or kind is DeliveryAbandoned:
+        url = event.url  # type: ignore[attr-defined]
+        if url not in urls:
+            return f"{kind.__name__} for {url!r}, not one of the ALO's result URLs"
+        if url in state.resolved_urls:
+            return f"{kind.__name__} for {url!r}, whose delivery was recorded already"
+        return None
+    if kind is DeliveriesFinished:
+        owed = [url for url in urls if url not in state.resolved_urls]
+        return f"DeliveriesFinished with {owed[0]!r} still owed" if owed else None
+    return f"{kind.__name__} after the ALO settled"
 
 
 # -- decide ---------------------------------------------------------------------------
@@ -310,14 +395,42 @@ def decide(state: AloState | None, command: Command, now: float) -> Decision:
         return Decision(error=NotFound("no ALO with that id"))
     if state.deadline is not None and not state.terminal and now >= state.deadline:
         timed_out = TimedOut(at=max(state.deadline, state.created_at))
+        if isinstance(command, RecordDelivery):
+            # A delivery is of an outcome already settled; this one settles only now
+            # (an ALO started anew under a purged one's id, say): nothing to record.
+            command = Read()
         then = _decide_existing(evolve(state, timed_out), command, now)
         return _owe_deliveries(state, replace(then, events=(timed_out, *then.events)), now)
     return _owe_deliveries(state, _decide_existing(state, command, now), now)
 
 
+def owed_urls(state: AloState) -> list[str]:
+    """The result URLs that a settled ALO's outcome is owed to: all of them, but a
+    Nexus callback whose start request was answered with the outcome itself."""
+    callback = state.nexus_callback
+    settled_at = state.settled_at
+    if callback is None or settled_at is None or settled_at >= callback.answer_until:
+        return state.result_urls
+    return [url for url in state.result_urls if url != callback.url]
+
+
+def _owes(state: AloState, events: Sequence[AloEvent]) -> bool:
+    """Whether ``events``, which settle the ALO in ``state``, leave its outcome owed
+    to some result URL."""
+    if state.nexus_callback is None:
+        return bool(state.result_urls)
+    settled = fold(events, state)
+    return settled is not None and bool(owed_urls(settled))
+
+
 def _owe_deliveries(state: AloState, decision: Decision, now: float) -> Decision:
-    """An outcome of an ALO with result URLs is recorded as owed in the same append."""
-    if state.result_urls and not state.terminal and _settles(decision.events):
+    """An outcome owed to result URLs is recorded as owed in the same append."""
+    if (
+        state.result_urls
+        and not state.terminal
+        and _settles(decision.events)
+        and _owes(state, decision.events)
+    ):
         return replace(decision, events=(*decision.events, DeliveriesDue(now)))
     return decision
 
@@ -328,8 +441,9 @@ def _settles(events: tuple[AloEvent, ...]) -> bool:
 
 def _create(command: Start, now: float) -> Decision:
     decision = _created(command, now)
-    if command.result_urls and _settles(decision.events):
-        return replace(decision, events=(*decision.events, DeliveriesDue(now)))
+    events = decision.events
+    if command.result_urls and _settles(events) and _owes(evolve(None, events[0]), events[1:]):
+        return replace(decision, events=(*events, DeliveriesDue(now)))
     return decision
 
 
@@ -342,6 +456,7 @@ def _created(command: Start, now: float) -> Decision:
         metadata=command.metadata,
         result_urls=command.result_urls,
         deadline=command.deadline,
+        nexus_callback=command.nexus_callback,
     )
     if command.deadline is not None and command.deadline <= now:
         return Decision(events=(started, TimedOut(at=now)), created=True)
@@ -356,6 +471,7 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
                 and bytes(command.input) == bytes(state.input)
                 and command.metadata == state.metadata
                 and command.result_urls == state.result_urls
+                and _same_callback(command.nexus_callback, state.nexus_callback)
             ):
                 return Decision(created=False)
             return Decision(
@@ -411,12 +527,15 @@ def _decide_existing(state: AloState, command: Command, now: float) -> Decision:
 
 def _record_delivery(state: AloState, command: RecordDelivery, now: float) -> Decision:
     url = command.url
-    if not state.terminal or url not in state.result_urls or url in state.resolved_urls:
+    if not state.terminal:
+        return UNCHANGED
+    urls = owed_urls(state)
+    if url not in urls or url in state.resolved_urls:
         return UNCHANGED
     record: AloEvent = (
         Delivered(now, url) if command.delivered else DeliveryAbandoned(now, url, command.reason)
     )
-    owed = set(state.result_urls) - set(state.resolved_urls) - {url}
+    owed = set(urls) - set(state.resolved_urls) - {url}
     if owed:
         return Decision(events=(record,))
     return Decision(events=(record, DeliveriesFinished(now)))
@@ -430,6 +549,14 @@ def _attempt_due(state: AloState, now: float, attempt_lost: bool = False) -> boo
     )
 
 
+def _same_callback(given: NexusCallback | None, stored: NexusCallback | None) -> bool:
+    """The same Nexus callback: its window is not compared (a retry of the start
+    request comes later, so its window would end later)."""
+    if given is None or stored is None:
+        return given is stored
+    return given.url == stored.url and given.headers == stored.headers
+
+
 def _difference(state: AloState, command: Start) -> str:
     if command.operation != state.operation:
         return f"operation ({state.operation!r}, not {command.operation!r})"
@@ -437,4 +564,6 @@ def _difference(state: AloState, command: Start) -> str:
         return "input"
     if command.metadata != state.metadata:
         return "metadata"
-    return "result URLs"
+    if command.result_urls != state.result_urls:
+        return "result URLs"
+    return "Nexus callback"

@@ -26,8 +26,12 @@ _PAUSED = Status.PAUSED
 TERMINAL = frozenset(s for s in Status if s.terminal)
 
 
-class Failure(msgspec.Struct, frozen=True, gc=False):
-    """Why an ALO did not complete: the Nexus Failure shape."""
+class Failure(msgspec.Struct, frozen=True):
+    """Why an ALO did not complete: the Nexus Failure shape.
+
+    ``details`` is whatever JSON-like value the failure carries, as stored: the
+    engine keeps the decoded copy, never the caller's own object.
+    """
 
     message: str
     type: str = "Error"
@@ -35,7 +39,7 @@ class Failure(msgspec.Struct, frozen=True, gc=False):
     stack_trace: str | None = None
 
 
-class AloInfo(msgspec.Struct, frozen=True, gc=False):
+class AloInfo(msgspec.Struct, frozen=True):
     """What is known of one ALO (its result is read with ``get_result``)."""
 
     id: str

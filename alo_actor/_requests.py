@@ -15,13 +15,16 @@ from alo_actor._errors import (
     OperationFailed,
     OperationTimedOut,
 )
+from alo_actor._events import NexusCallback
 from alo_actor._machine import AloState, Cancel, Complete, Fail, Start
 from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._validate import (
+    check_callback_headers,
     check_id,
     check_metadata,
     check_operation,
     check_result_urls,
+    check_text,
     check_timeout,
     encode_payload,
 )
@@ -39,7 +42,10 @@ def start_command(
     now: float,
     registered: Collection[str],
     allowed_hosts: Collection[str] | None,
+    nexus_callback: NexusCallback | None = None,
 ) -> Start:
+    """The validated Start; a ``nexus_callback`` joins the result URLs (last), under
+    the same checks and the same allow-list."""
     check_id(alo_id)
     operation = check_operation(operation)
     if operation is not None and operation not in registered:
@@ -50,13 +56,19 @@ def start_command(
         raise InvalidArgument("give timeout or deadline, not both")
     if timeout is not None:
         deadline = now + timeout
+    urls = check_result_urls(result_urls, allowed_hosts)
+    if nexus_callback is not None:
+        check_callback_headers(nexus_callback.headers)
+        check_timeout(nexus_callback.answer_until, "the Nexus callback's answer_until")
+        urls = check_result_urls([*urls, nexus_callback.url], allowed_hosts)
     return Start(
         id=alo_id,
         operation=operation,
         input=encode_payload(input, "input"),
         metadata=check_metadata(metadata),
-        result_urls=check_result_urls(result_urls, allowed_hosts),
+        result_urls=urls,
         deadline=deadline,
+        nexus_callback=nexus_callback,
     )
 
 
@@ -84,13 +96,19 @@ def fail_command(
         failure.stack_trace is not None and not isinstance(failure.stack_trace, str)
     ):
         raise InvalidArgument("failure type and stack_trace must be strings")
-    encode_payload(failure, "failure")
-    return Fail(failure)
+    # The failure as stored, not the caller's: its details are then the log's own
+    # decoded copy, which no later change of the caller's object alters.
+    return Fail(_decode_failure(encode_payload(failure, "failure", wrapped=True)))
+
+
+_decode_failure = msgspec.msgpack.Decoder(Failure).decode
 
 
 def cancel_command(reason: str | None) -> Cancel:
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidArgument("reason must be a string")
+    if reason is not None:
+        if not isinstance(reason, str):
+            raise InvalidArgument("reason must be a string")
+        check_text(reason, "reason")
     return Cancel(reason)
 
 

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import msgspec
 import pykka
 
-from actors import Deliver, Entity, EntityHost, Reply, Step
+from actors import Deliver, Entity, EntityHost, Reply, Shards, Step
 from alo_actor._clock import Clock
-from alo_actor._errors import AloError, NotFound, SystemClosed
+from alo_actor._errors import AloError, NotFound, SystemClosed, Unavailable
 from alo_actor._events import (
     CODEC,
     AloEvent,
     AttemptFailed,
     AttemptStarted,
     DeliveriesDue,
+    Resumed,
     Started,
 )
 from alo_actor._handlers import (
@@ -40,7 +43,6 @@ from alo_actor._machine import (
     AttemptSucceeded,
     BeginAttempt,
     Command,
-    Decision,
     Read,
     RecordDelivery,
     Recover,
@@ -49,11 +51,12 @@ from alo_actor._machine import (
     decide,
     evolve,
 )
-from alo_actor._model import AloInfo
+from alo_actor._model import AloInfo, Status
+from alo_actor._stats import EngineStats
 from alo_actor._timers import Timers
-from alo_actor.delivery import Delivery, Dispatcher, outcome_delivery
+from alo_actor.delivery import Delivery, Dispatcher, owed_deliveries
 from alo_actor.readmodel import project
-from eventlog import NewEvent, RecordedEvent
+from eventlog import Fenced, LogUnwritable, NewEvent, RecordedEvent
 
 _log = logging.getLogger("alo_actor")
 
@@ -64,9 +67,9 @@ NOTHING = 2  # internal commands: no one is waiting
 SUBSCRIBE = 3  # (state, None) now; ``callback(info)`` once the outcome is durable
 
 
-class Ask(msgspec.Struct, frozen=True, gc=False):
-    """A command for one ALO, and what to answer with. Untracked by the garbage
-    collector, as ``Deliver`` is: one is built for every request."""
+class Ask(msgspec.Struct, frozen=True):
+    """A command for one ALO, and what to answer with (the caller's reply, and for a
+    subscription the subscriber's callback)."""
 
     command: Command
     reply: Reply | None
@@ -74,11 +77,13 @@ class Ask(msgspec.Struct, frozen=True, gc=False):
     callback: Callable[[AloInfo], object] | None = None
 
 
-class _Answer(msgspec.Struct, frozen=True, gc=False):
-    """What to answer once a command's events are committed (the host's token)."""
+class _Answer(msgspec.Struct, frozen=True):
+    """What to answer once a command's events are committed (the host's token): the
+    decision's reply, not the decision, which need not live as long as the commit."""
 
     message: Ask
-    decision: Decision
+    error: Exception | None
+    created: bool | None
 
 
 class Register(NamedTuple):
@@ -87,10 +92,10 @@ class Register(NamedTuple):
 
 
 class Recovered(NamedTuple):
-    """States of the non-terminal ALOs found in the log at open."""
+    """States of the non-terminal ALOs of shards just claimed (at open, or later)."""
 
     states: list[AloState]
-    reply: Reply
+    reply: Reply | None
 
 
 class Unwait(NamedTuple):
@@ -111,6 +116,23 @@ class Forget(NamedTuple):
     reply: Reply
 
 
+class Lost(NamedTuple):
+    """This process no longer holds these shards: stop the attempts it runs in them."""
+
+    shards: frozenset[int]
+
+
+# Commands only the holder of an ALO's shard acts on (semantics §8): they start, end or
+# record the work of attempts and deliveries, which run where the shard is held. The
+# holder's appends for them carry its lease, so a former holder's are refused.
+OWNER_ONLY: frozenset[type[Command]] = frozenset(
+    {BeginAttempt, Recover, AttemptSucceeded, AttemptErrored, RecordDelivery}
+)
+# Events another process may write that call for the holder's work: an attempt to run
+# (a start, a resume), a deadline to arm, result URLs owed.
+_CALL_FOR_WORK: tuple[type[AloEvent], ...] = (Started, Resumed, DeliveriesDue)
+
+
 @dataclass(slots=True)
 class Attached:
     """Per-ALO data that lives only in memory while the ALO is active."""
@@ -127,14 +149,46 @@ class AloBehavior:
         self.timers = timers
         self.dispatcher: Dispatcher | None = None  # set once built: it reports back here
         self.registry: dict[str, Registration] = {}
+        self.stats = EngineStats()
         # Non-terminal ALOs found at open whose handler is not registered yet.
         self.orphans: dict[str, set[str]] = {}
         self.host: EntityHost[AloState, AloEvent] | None = None
+        # Which shards this process holds; set by the system before the first message.
+        self.shards: Shards | None = None
+        # Attempts running here (until their outcome is in), by shard.
+        self._running: Counter[int] = Counter()
+        self._running_lock = threading.Lock()
         # Behavior protocol: plain functions, called for every event.
         self.encode: Callable[[AloEvent], NewEvent] = CODEC.encode
         self.evolve: Callable[[AloState | None, AloEvent], AloState] = evolve
         # The `alos` read model, committed with the events (host's optional hook).
         self.project = project
+
+    def owns(self, alo_id: str) -> bool:
+        """Whether this process holds the ALO's shard now (runs its attempts, timers,
+        deliveries)."""
+        shards = self.shards
+        return shards is None or shards.owns(alo_id)
+
+    def fence(self, entity: Entity[AloState], message: Ask) -> tuple[int, int] | None:
+        """The lease an append for ``message`` is committed under (host's optional hook)."""
+        shards = self.shards
+        if shards is None or type(message.command) not in OWNER_ONLY:
+            return None
+        return shards.fence(entity.id)
+
+    def on_fenced(self, error: Fenced) -> None:
+        """The log refused an append made under a lease since moved: it is lost."""
+        if self.shards is not None:
+            self.shards.fenced(error.shard, error.epoch)
+
+    def running_in(self, shards: Collection[int]) -> int:
+        """Attempts still running here in ``shards`` (stopped ones count until they end)."""
+        with self._running_lock:
+            return sum(self._running[shard] for shard in shards)
+
+    def decode(self, recorded: RecordedEvent) -> AloEvent:
+        return CODEC.decode(recorded.data)
 
     # -- Behavior protocol -------------------------------------------------------
 
@@ -163,30 +217,48 @@ class AloBehavior:
 
     def handle(self, entity: Entity[AloState], message: Ask) -> Step[AloEvent]:
         command = message.command
+        if type(command) in OWNER_ONLY and not self.owns(entity.id):
+            # Another process holds the shard now: the work is its to start or record.
+            return (), None if message.reply is None else message
+        if isinstance(command, Recover) and _attempt_here(entity):
+            command = Read()  # an attempt runs here already: nothing to recover
         if isinstance(command, Resume) and entity.state is not None:
             # Whether a handler can run, and whether the attempt the log calls running
             # really runs here, is the supervisor's knowledge, not the state machine's.
+            # Where the shard is held elsewhere, only the resume is written: the holder
+            # starts the attempt when it reads it.
             attached: Attached | None = entity.attached
             command = Resume(
-                runnable=entity.state.operation in self.registry,
+                runnable=entity.state.operation in self.registry and self.owns(entity.id),
                 attempt_lost=attached is None or attached.stop_attempt is None,
             )
+        counts = self.stats.commands
+        kind = type(command)
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind is AttemptErrored and entity.state is not None:
+            self._count(self.stats.attempt_failures, entity.state.operation)
         decision = decide(entity.state, command, self.clock.now())
         if message.reply is None:
             return decision.events, None
-        return decision.events, _Answer(message, decision)
+        if decision.error is None and decision.created is None:
+            # The ask is its own token when the decision adds nothing to it: one object
+            # fewer for the garbage collector while the commit is in flight.
+            return decision.events, message
+        return decision.events, _Answer(message, decision.error, decision.created)
 
     def then(
         self,
         entity: Entity[AloState],
-        token: _Answer,
+        token: _Answer | Ask,
         failure: BaseException | None,
     ) -> None:
-        message = token.message
-        decision = token.decision
+        if type(token) is Ask:
+            message, error, created = token, None, None
+        else:
+            assert isinstance(token, _Answer)
+            message, error, created = token.message, token.error, token.created
         reply = message.reply
         assert reply is not None
-        error = decision.error
         if failure is not None:
             reply(None, _internal(failure))
         elif error is not None:
@@ -194,7 +266,7 @@ class AloBehavior:
                 error = NotFound(f"no ALO with id {entity.id!r}")
             reply(None, error)
         elif message.want == INFO:
-            reply((entity.state, decision.created))
+            reply((entity.state, created))
         elif message.want == SUBSCRIBE:
             state = entity.state
             callback = message.callback
@@ -216,20 +288,16 @@ class AloBehavior:
         state = entity.state
         assert state is not None
         if state.terminal:
-            attached: Attached | None = entity.attached
-            if attached is not None:
-                entity.attached = None
-                if attached.stop_attempt is not None:
-                    attached.stop_attempt()
-                for waiter in attached.waiters:
-                    waiter(state)
-                if attached.subscribers:
-                    info = state.info()
-                    for subscriber in attached.subscribers:
-                        self.runner.call(subscriber, info)
-            if state.result_urls and any(isinstance(e, DeliveriesDue) for e in events):
+            self._settled(entity, state)
+            if (
+                state.result_urls
+                and any(isinstance(e, DeliveriesDue) for e in events)
+                and self.owns(entity.id)
+            ):
                 self._deliver(state)
             return
+        if not self.owns(entity.id):
+            return  # the holder of the shard reads these events and does the work
         for event in events:
             if isinstance(event, Started):
                 if event.deadline is not None:
@@ -242,6 +310,78 @@ class AloBehavior:
                 if entity.attached is not None:
                     entity.attached.stop_attempt = None
                 self._arm(event.retry_at, entity.id, BeginAttempt())
+
+    def on_foreign(
+        self, entity: Entity[AloState], events: Sequence[AloEvent], positions: Sequence[int]
+    ) -> None:
+        """Another process committed ``events`` (``entity.state`` includes them): wake
+        what waits here; where this process holds the shard, do the work they call for.
+
+        Only the work of events committed after this process claimed the shard: what
+        came before, the claim's recovery found in the log (see ``claimed``).
+        """
+        state = entity.state
+        assert state is not None
+        if state.terminal:
+            self._settled(entity, state)
+        events = self._since_claim(entity.id, events, positions)
+        if not events:
+            return
+        if state.terminal:
+            if state.result_urls and any(isinstance(e, DeliveriesDue) for e in events):
+                self._deliver(state)
+            return
+        attached: Attached | None = entity.attached
+        running_here = attached is not None and attached.stop_attempt is not None
+        for event in events:
+            if isinstance(event, Started) and event.deadline is not None:
+                self._arm(event.deadline, entity.id, Read())
+        if state.attempt_running and not running_here:
+            if any(isinstance(e, Started) for e in events) and state.status is Status.RUNNING:
+                self._launch(entity, state)  # begun by a start made elsewhere: run it
+        elif any(isinstance(e, Resumed) for e in events) and state.status is Status.RUNNING:
+            # Resumed elsewhere: the attempt is this holder's to begin (queued, not
+            # handled here: the entity may be in the middle of another message).
+            host = self.host
+            assert host is not None
+            host.actor_ref.tell(Deliver(entity.id, Ask(BeginAttempt(), None, NOTHING)))
+
+    def wants_foreign(
+        self, entity_id: str, events: Sequence[AloEvent], positions: Sequence[int]
+    ) -> bool:
+        """Whether another process's events for an ALO not active here call for work
+        here: where this process holds the shard, a start, a resume or owed URLs."""
+        events = self._since_claim(entity_id, events, positions)
+        return any(isinstance(e, _CALL_FOR_WORK) for e in events)
+
+    def _since_claim(
+        self, entity_id: str, events: Sequence[AloEvent], positions: Sequence[int]
+    ) -> Sequence[AloEvent]:
+        """Of another process's events, those committed after this process claimed the
+        ALO's shard (none if it does not hold the shard): the work of those before the
+        claim is its recovery's, which reads the log after the claim."""
+        shards = self.shards
+        if shards is None:
+            return events
+        since = shards.claimed_at(shards.log.shard_of(entity_id))
+        if since is None:
+            return ()
+        return [e for e, position in zip(events, positions, strict=True) if position > since]
+
+    def _settled(self, entity: Entity[AloState], state: AloState) -> None:
+        """The ALO is terminal: stop its attempt here, wake its waiters and subscribers."""
+        attached: Attached | None = entity.attached
+        if attached is None:
+            return
+        entity.attached = None
+        if attached.stop_attempt is not None:
+            attached.stop_attempt()
+        for waiter in attached.waiters:
+            waiter(state)
+        if attached.subscribers:
+            info = state.info()
+            for subscriber in attached.subscribers:
+                self.runner.call(subscriber, info)
 
     def can_passivate(self, entity: Entity[AloState]) -> bool:
         # Any ALO nobody waits on, subscribes to or runs an attempt for: a million
@@ -274,6 +414,8 @@ class AloBehavior:
         elif isinstance(message, Forget):
             host.forget(message.ids)
             message.reply(None)
+        elif isinstance(message, Lost):
+            self._lost(host, message.shards)
         else:
             raise TypeError(f"unexpected message {message!r}")
 
@@ -285,10 +427,22 @@ class AloBehavior:
             attached = entity.attached = Attached()
         return attached
 
+    def _lost(self, host: EntityHost[AloState, AloEvent], shards: frozenset[int]) -> None:
+        """Another process holds these shards now (or may soon): stop this one's work."""
+        shard_of = host.log.shard_of
+        for entity in host.entities.values():
+            attached: Attached | None = entity.attached
+            stop = None if attached is None else attached.stop_attempt
+            if stop is not None and shard_of(entity.id) in shards:
+                stop()
+                attached.stop_attempt = None  # type: ignore[union-attr]
+        for ids in self.orphans.values():
+            ids.difference_update([i for i in ids if shard_of(i) in shards])
+
     def _launch(self, entity: Entity[AloState], state: AloState) -> None:
         operation = state.operation
         reg = self.registry.get(operation) if operation is not None else None
-        if reg is None:
+        if reg is None or not self.owns(entity.id):
             return
         ctx = HandlerContext(
             id=state.id,
@@ -300,8 +454,15 @@ class AloBehavior:
         attempt = state.attempt
         host = self.host
         assert host is not None
+        self._count(self.stats.attempts, reg.operation)
+
+        shard = host.log.shard_of(entity.id)
+        with self._running_lock:
+            self._running[shard] += 1
 
         def done(outcome: Outcome) -> None:  # on a worker thread or the handler loop
+            with self._running_lock:
+                self._running[shard] -= 1
             command: Command
             if outcome.error is None:
                 assert outcome.result is not None
@@ -315,15 +476,17 @@ class AloBehavior:
 
         self._attached(entity).stop_attempt = self.runner.run(reg, ctx, state.input, done)
 
+    @staticmethod
+    def _count(counts: dict[str, int], operation: str | None) -> None:
+        key = operation or ""
+        counts[key] = counts.get(key, 0) + 1
+
     def _deliver(self, state: AloState) -> None:
         """POST the outcome to every result URL it is still owed to."""
         dispatcher = self.dispatcher
         assert dispatcher is not None
-        info = state.info()
-        result = msgspec.msgpack.decode(state.result) if state.result is not None else None
-        for url in state.result_urls:
-            if url not in state.resolved_urls:
-                dispatcher.dispatch(outcome_delivery(info, result, url))
+        for delivery in owed_deliveries(state):
+            dispatcher.dispatch(delivery)
 
     def delivery_final(self, delivery: Delivery, delivered: bool, reason: str) -> None:
         """The dispatcher is done with one URL (on its thread): record it in the log."""
@@ -358,6 +521,8 @@ class AloBehavior:
         message.reply(None)
 
     def _recovered(self, host: EntityHost[AloState, AloEvent], message: Recovered) -> None:
+        """Non-terminal ALOs of shards just claimed: arm their timers, and give those left
+        RUNNING by the last holder a new attempt (once their handler is registered)."""
         now = self.clock.now()
         for state in message.states:
             if state.deadline is not None:
@@ -367,13 +532,23 @@ class AloBehavior:
                 self._arm(state.deadline, state.id, Read())
             if state.retry_at is not None and state.retry_at > now:
                 self._arm(state.retry_at, state.id, BeginAttempt())
-            if state.operation is not None:
+            if state.operation in self.registry:
+                host.deliver(state.id, Ask(Recover(), None, NOTHING))
+            elif state.operation is not None:
                 self.orphans.setdefault(state.operation, set()).add(state.id)
-        message.reply(None)
+        if message.reply is not None:
+            message.reply(None)
+
+
+def _attempt_here(entity: Entity[AloState]) -> bool:
+    attached: Attached | None = entity.attached
+    return attached is not None and attached.stop_attempt is not None
 
 
 def _internal(error: BaseException) -> AloError:
     if isinstance(error, AloError):
         return error
+    if isinstance(error, LogUnwritable):
+        return Unavailable(str(error))
     failure = failure_of(error)
     return AloError(f"internal error: {failure.message}", failure)

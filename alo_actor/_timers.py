@@ -31,6 +31,8 @@ class Timers:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
+        # The timer thread is handing timers that fell due to their work (see busy).
+        self._firing = False
         self._manual = isinstance(clock, ManualClock)
         self._thread: threading.Thread | None = None
         if isinstance(clock, ManualClock):
@@ -41,6 +43,13 @@ class Timers:
 
     def __len__(self) -> int:
         return len(self._heap)
+
+    def busy(self) -> bool:
+        """Whether a timer has fallen due and its work is not yet started: one still
+        armed past its time (the timer thread is late), or one being fired now."""
+        with self._cond:
+            heap = self._heap
+            return self._firing or bool(heap and heap[0][0] <= self._clock.now())
 
     def schedule(self, at: float, fire: Fire, arg: Any = None) -> None:
         if self._manual and at <= self._clock.now():
@@ -75,8 +84,13 @@ class Timers:
                     self._cond.wait(wait)
                 if self._closed:
                     return
-            for fire, arg in self._due(self._clock.now()):
-                fire(arg, _nothing)
+                self._firing = True  # before the lock goes: busy() never misses them
+            try:
+                for fire, arg in self._due(self._clock.now()):
+                    fire(arg, _nothing)
+            finally:
+                with self._cond:
+                    self._firing = False
 
     def _advanced(self, now: float) -> None:
         # Fire and wait, round after round: a fired timer may arm another already due.

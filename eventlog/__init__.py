@@ -10,6 +10,7 @@ from eventlog._location import Backend, backend_of
 from eventlog._log import EventLog, inspect_schema
 from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import DEFAULT_SHARDS, SCHEMA_VERSION
+from eventlog._stats import CommitStats
 from eventlog._types import (
     FIRST_POSITION,
     Append,
@@ -21,6 +22,7 @@ from eventlog._types import (
     Head,
     Lease,
     LogClosed,
+    LogUnwritable,
     Member,
     Membership,
     NewEvent,
@@ -38,6 +40,7 @@ __all__ = [
     "Backend",
     "Claim",
     "Codec",
+    "CommitStats",
     "ConcurrencyError",
     "CorruptLog",
     "Durability",
@@ -49,6 +52,7 @@ __all__ = [
     "Head",
     "Lease",
     "LogClosed",
+    "LogUnwritable",
     "LogReader",
     "Member",
     "Membership",

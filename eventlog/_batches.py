@@ -1,5 +1,7 @@
 """The writer thread every backend shares: a queue of appends and tasks, group commit,
-acknowledgement after COMMIT; each backend says how a batch and a task are committed."""
+acknowledgement after COMMIT, what has been committed (``CommitStats``) and whether the
+log can be written (``LogUnwritable``); each backend says how a batch and a task are
+committed, and which of its errors mean the store refuses writes."""
 
 from __future__ import annotations
 
@@ -11,7 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeGuard, TypeVar
 
-from eventlog._types import FIRST_POSITION, Append, LogClosed, NewEvent, Statement
+from eventlog._stats import CommitStats
+from eventlog._types import (
+    FIRST_POSITION,
+    Append,
+    LogClosed,
+    LogUnwritable,
+    NewEvent,
+    Statement,
+)
 
 _STOP = object()
 _log = logging.getLogger("eventlog")
@@ -39,10 +49,17 @@ class BatchWriter(abc.ABC, Generic[C]):
     """Owns the log's only write connection in this process.
 
     A batch is whatever has queued when the writer comes round (up to ``batch_size``
-    appends), plus what arrives during an optional ``linger``. A backend commits a
-    batch in one transaction (``_commit``), so that one conflict fails only its own
-    append, and runs a task in a transaction of its own (``_run_task``).
+    appends), plus what arrives during an optional ``linger``. A backend stores a
+    batch in one transaction (``_store``), so that one conflict fails only its own
+    append, and runs a task in a transaction of its own (``_transact``).
+
+    ``unwritable`` is the LogUnwritable the last write failed with (the disk full, the
+    store read-only, ...), None once a write succeeds again; ``probe`` tries one.
+    ``stats`` counts what was committed.
     """
+
+    # While idle, the writer calls ``_idle`` this often (None: never).
+    idle_interval: float | None = None
 
     def __init__(self, *, batch_size: int, linger: float) -> None:
         self._batch_size = batch_size
@@ -50,6 +67,8 @@ class BatchWriter(abc.ABC, Generic[C]):
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
+        self.unwritable: LogUnwritable | None = None
+        self.stats = CommitStats()
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
 
     def _start(self) -> None:
@@ -72,6 +91,17 @@ class BatchWriter(abc.ABC, Generic[C]):
             raise task.error
         return task.result  # type: ignore[return-value]
 
+    def probe(self) -> LogUnwritable | None:
+        """Commit a write that means nothing, to learn whether the log takes writes;
+        returns why not (and sets ``unwritable``), or None."""
+        try:
+            self.run(self._probe)
+        except LogUnwritable as exc:
+            return exc
+        except LogClosed:
+            return LogUnwritable("the log is closed")
+        return None
+
     def _put(self, item: object) -> None:
         with self._lock:
             if self._closed:
@@ -88,23 +118,89 @@ class BatchWriter(abc.ABC, Generic[C]):
         self._thread.join()
 
     @abc.abstractmethod
-    def _commit(self, batch: list[Append]) -> None:
-        """Commit the batch (filling in each append's positions or error), then
-        ``_acknowledge`` it; never raises."""
+    def _store(self, batch: list[Append]) -> None:
+        """Commit the batch in one transaction, filling in each append's positions or
+        its own error (a conflict, a fence, a fault of its extra statements); raise for
+        a fault of the whole batch (the store's, the connection's)."""
 
     @abc.abstractmethod
-    def _run_task(self, task: Task[C, Any]) -> None:
-        """Run the task in a transaction of its own, set its result or error, then
-        ``task.done``; never raises."""
+    def _transact(self, work: Callable[[C], _R]) -> _R:
+        """``work(conn)`` between BEGIN and COMMIT (rolled back if it raises); its result."""
+
+    @abc.abstractmethod
+    def _probe(self, conn: C) -> None:
+        """Write something that means nothing (a row of ``meta``)."""
+
+    @abc.abstractmethod
+    def _fault(self, error: Exception) -> LogUnwritable | None:
+        """The LogUnwritable that ``error`` stands for, or None if it is not a refusal
+        of the store to be written."""
 
     @abc.abstractmethod
     def _finish(self) -> None:
         """Close the connection (on the writer thread, after the last commit)."""
 
+    def _check(self) -> None:
+        """Raise LogUnwritable if the log is known not to take writes any more (before
+        and after each transaction; a backend's own watch)."""
+
+    def _idle(self) -> None:
+        """Every ``idle_interval`` s while nothing is queued (a backend's own watch)."""
+
+    def _commit(self, batch: list[Append]) -> None:
+        """Commit the batch, then acknowledge it; never raises."""
+        began = time.perf_counter()
+        try:
+            self._check()
+            self._store(batch)
+            self._check()  # again after COMMIT: a commit the store may lose is not one
+            self.stats.committed(len(batch), time.perf_counter() - began)
+        except Exception as exc:  # the store, not a caller: the whole batch fails
+            self.stats.failed()
+            error = self._failed(exc)
+            for append in batch:
+                append.positions = ()
+                append.error = error
+        else:
+            self.unwritable = None
+        self._acknowledge(batch)
+
+    def _run_task(self, task: Task[C, Any]) -> None:
+        """Run the task in a transaction of its own, set its result or error, then
+        ``task.done``; never raises."""
+        try:
+            self._check()
+            result = self._transact(task.work)
+            self._check()
+            task.result = result
+        except Exception as exc:  # told to the caller, who waits on another thread
+            task.error = self._failed(exc)
+        else:
+            self.unwritable = None
+        task.done.set()
+
+    def _failed(self, exc: Exception) -> Exception:
+        """The error to report for a failed write: a LogUnwritable naming the fault if
+        it is one (also kept in ``unwritable``), else ``exc``; without tracebacks."""
+        fault = exc if isinstance(exc, LogUnwritable) else self._fault(exc)
+        if fault is not None:
+            if fault is not exc:
+                fault.__cause__ = exc
+            self.unwritable = fault
+            exc = fault
+        return detach(exc)
+
     def _run(self) -> None:
         held: object = None  # what ended the last drain: _STOP, a task, or nothing
         while held is not _STOP:
-            item = self._queue.get() if held is None else held
+            if held is None:
+                try:
+                    item = self._queue.get(timeout=self.idle_interval)
+                except queue.Empty:
+                    self._idle()
+                    continue
+            else:
+                item = held
             held = None
             if item is _STOP:
                 break
@@ -151,16 +247,6 @@ class BatchWriter(abc.ABC, Generic[C]):
                 appends[0].sink(appends)
             except Exception:  # a broken sink must not stop the writer
                 _log.exception("append sink raised")
-
-
-def finish_task(task: Task[Any, Any], attempt: Callable[[], Any]) -> None:
-    """Run ``attempt`` (a task's transaction) and record its result or error on the
-    task, then tell its caller."""
-    try:
-        task.result = attempt()
-    except Exception as exc:  # told to the caller, who waits on another thread
-        task.error = detach(exc)
-    task.done.set()
 
 
 _E = TypeVar("_E", bound=BaseException)

@@ -106,6 +106,13 @@ class Frontier:
             self._absorb()
             self._changed.notify_all()
 
+    def wait_past(self, position: int, timeout: float) -> int:
+        """Wait until the frontier is past ``position`` (a commit here, or another
+        process's applied), at most ``timeout`` seconds; return where it is then."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._covered > position, timeout)
+            return self._covered
+
     def wait_covers(self, head: Head, timeout: float) -> bool:
         """Wait until ``covers(head)``; False if ``timeout`` seconds passed first."""
         with self._changed:

@@ -12,14 +12,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
+from eventlog._batches import BatchWriter
 from eventlog._follow import POLL_INTERVAL, Consumer, Follower, Frontier
 from eventlog._location import Backend, backend_of
+from eventlog._stats import CommitStats
 from eventlog._types import (
     Append,
     Claim,
     Durability,
     Head,
     Lease,
+    LogUnwritable,
     Membership,
     NewEvent,
     RecordedEvent,
@@ -40,19 +43,28 @@ class EventLog(abc.ABC):
     ``postgres://``) URL opens PostgreSQL, anything else is a SQLite path. Both keep
     the same contract (``tests/eventlog/contract.py``): positions gapless and in commit
     order; appends go to one writer thread per log that commits them in batches, each
-    acknowledged only after its batch is committed; reads see only committed events.
+    acknowledged only after its batch is committed; reads see only committed events (a
+    failure while reading raises the backend's error: ``sqlite3.Error``,
+    ``psycopg.Error``).
 
     ``dialect`` names the SQL that ``query``, ``Append.extra`` and ``transaction``
     speak: ``"sqlite"`` (``?`` parameters) or ``"postgresql"`` (psycopg's ``%s``).
     """
 
     dialect: ClassVar[Backend]
+    # The path of a SQLite log, the URL of a PostgreSQL one (as ``LogReader.open`` and
+    # the log tools take it).
+    path: str
+    # The log as messages name it: a path, or a URL without its password.
+    location: str
     durability: Durability
     # Shards the log is divided into, fixed when it was made (see ``shard_of``).
     shard_count: int
     # What this process knows of the log: everything up to the head at open, then its
     # own commits (the writer tells it) and what a follower reads of the others'.
     frontier: Frontier
+    # The log's one writer thread in this process (both backends share its shape).
+    _writer: BatchWriter[Any]
 
     @classmethod
     def open(
@@ -79,7 +91,9 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, append: Append) -> None:
-        """Queue an append; ``append.sink`` is called on the writer thread after COMMIT.
+        """Queue an append and return at once; ``append.sink`` is called on the writer
+        thread after COMMIT, with ``append.positions`` or ``append.error`` (a
+        ConcurrencyError, say) filled in.
 
         Raises TypeError for an append the log cannot store (nothing is queued),
         LogClosed once closed.
@@ -94,7 +108,9 @@ class EventLog(abc.ABC):
     ) -> list[int]:
         """Append and wait until committed; returns the events' global positions.
 
-        Raises ``ConcurrencyError`` when the stream is not at ``expected_version``.
+        Raises ``ConcurrencyError`` when the stream is not at ``expected_version``,
+        LogClosed once the log is closed, and the commit's error if it failed
+        (``LogUnwritable`` when the store refuses writes).
         ``extra``: SQL statements committed with the events (see ``Append``).
         """
         done = threading.Event()
@@ -109,6 +125,23 @@ class EventLog(abc.ABC):
             raise append.error
         return list(append.positions)
 
+    @property
+    def unwritable(self) -> LogUnwritable | None:
+        """Why the last write failed, while the log cannot be written (a full disk, a
+        read-only file or database, an I/O error, a lost WAL file, a server that
+        cannot be reached); None once a write succeeds."""
+        return self._writer.unwritable
+
+    def probe(self) -> LogUnwritable | None:
+        """Commit a write that means nothing (on the writer thread, in turn); returns
+        why the log cannot be written, or None. Clears ``unwritable`` if it succeeds."""
+        return self._writer.probe()
+
+    @property
+    def commit_stats(self) -> CommitStats:
+        """What this process's writer has committed so far (for metrics)."""
+        return self._writer.stats
+
     @abc.abstractmethod
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         """Delete every event of the streams; returns how many of them had events.
@@ -118,6 +151,8 @@ class EventLog(abc.ABC):
         append. ``extra`` statements run first in the same transaction (they may still
         refer to the events). Positions are never reused; a deleted stream can be
         started again from version 1. The head counts it (``Head.deletions``).
+        Raises TypeError for an id that is not a string, LogClosed once the log is
+        closed, and the transaction's error if it failed (then nothing is deleted).
         """
 
     @abc.abstractmethod
@@ -138,11 +173,13 @@ class EventLog(abc.ABC):
 
         One statement is one read transaction: it sees only committed data, as of
         when it began. For read models kept in the log's store (see ``Append.extra``).
+        Raises the backend's error for a bad statement (or one that would write).
         """
 
     @abc.abstractmethod
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        """Every event of one stream from ``from_version``, in version order."""
+        """Every event of one stream from ``from_version``, in version order (an empty
+        list for a stream with none)."""
 
     @abc.abstractmethod
     def stream_version(self, stream_id: str) -> int:
@@ -175,7 +212,8 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def stream_ids(self, where_type_not_in: Sequence[str] = ()) -> list[str]:
-        """Streams none of whose events has a type in ``where_type_not_in`` (for recovery)."""
+        """Ids of the streams none of whose events has a type in ``where_type_not_in``
+        (for recovery), in the order the streams began."""
 
     @abc.abstractmethod
     def streams_having(self, event_type: str, lacking: Sequence[str] = ()) -> list[str]:
@@ -196,7 +234,7 @@ class EventLog(abc.ABC):
     ) -> Iterator[RecordedEvent]:
         """Events after ``from_position``, then new ones as any process appends them.
 
-        Runs until ``stop`` is set (checked every ``poll_interval``).
+        Runs until ``stop`` is set (checked every ``poll_interval``), or for ever.
         """
         position = from_position
         while stop is None or not stop.is_set():
@@ -250,7 +288,8 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Commit what was submitted, stop the writer, close every connection. Idempotent."""
+        """Commit what was submitted, stop the writer, close every connection. Idempotent;
+        afterwards ``submit`` and ``append`` raise LogClosed."""
 
     @property
     @abc.abstractmethod

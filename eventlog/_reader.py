@@ -32,7 +32,8 @@ class LogReader(abc.ABC):
     of another schema version raises ``SchemaError`` (``Unreachable`` for a server
     that cannot be reached). Every read sees what was committed when it began,
     including events other processes append while the reader is open. A log that
-    cannot be read (a damaged file) raises ``CorruptLog``.
+    cannot be read (a damaged file) raises ``CorruptLog``, from every read; a server
+    that can no longer be reached, ``Unreachable``.
     """
 
     dialect: ClassVar[Backend]
@@ -51,7 +52,8 @@ class LogReader(abc.ABC):
 
     @classmethod
     def open(cls, location: str | os.PathLike[str]) -> LogReader:
-        """Open the log at ``location`` read-only; see the class docstring for errors."""
+        """The reader of the log at ``location``, opened read-only; raises SchemaError,
+        CorruptLog or Unreachable (see the class)."""
         chosen = _reader_class(location) if cls is LogReader else cls
         return chosen(location)
 
@@ -76,7 +78,10 @@ class LogReader(abc.ABC):
         For loops over millions of events: only the columns asked for, memory bounded
         by a chunk. ``ahead`` asks for the rows to be read on another core (SQLite: a
         helper process; ``None`` decides by the scan's length); PostgreSQL's server
-        reads on a core of its own anyway. Raises ValueError for an unknown column.
+        reads on a core of its own anyway.
+
+        Raises ValueError for an unknown column, CorruptLog if the log cannot be read
+        (here or in the helper).
         """
 
     @abc.abstractmethod
@@ -90,7 +95,7 @@ class LogReader(abc.ABC):
         """Events with ``from_position < position <= until_position``, a list per chunk.
 
         Without ``until_position`` it reads on until no more events come, so it
-        also returns events appended while it reads.
+        also returns events appended while it reads. Raises CorruptLog.
         """
 
     def read_all(
@@ -100,7 +105,8 @@ class LogReader(abc.ABC):
         until_position: int | None = None,
         chunk: int = 10_000,
     ) -> Iterator[RecordedEvent]:
-        """Events after ``from_position`` (up to ``until_position``) in global order."""
+        """Events after ``from_position`` (up to ``until_position``) in global order;
+        raises CorruptLog."""
         for events in self.read_chunks(from_position, until_position=until_position, chunk=chunk):
             yield from events
 
@@ -108,23 +114,24 @@ class LogReader(abc.ABC):
     def read_stream(
         self, stream_id: str, from_version: int = 1, *, until_position: int | None = None
     ) -> list[RecordedEvent]:
-        """One stream's events from ``from_version`` (up to ``until_position``), in log order."""
+        """One stream's events from ``from_version`` (up to ``until_position``), in log
+        order; raises CorruptLog (as every read does) if the log cannot be read."""
 
     @abc.abstractmethod
     def read_last(self, count: int) -> list[RecordedEvent]:
-        """The last ``count`` events, oldest first."""
+        """The last ``count`` events, oldest first; raises CorruptLog."""
 
     @abc.abstractmethod
     def read_event(self, position: int) -> RecordedEvent | None:
-        """The event at ``position``, ``None`` when there is none."""
+        """The event at ``position``, ``None`` when there is none; raises CorruptLog."""
 
     @abc.abstractmethod
     def first_position(self) -> int:
-        """The position of the oldest event, 0 for an empty log."""
+        """The position of the oldest event, 0 for an empty log; raises CorruptLog."""
 
     @abc.abstractmethod
     def last_position(self) -> int:
-        """The position of the newest event, 0 for an empty log."""
+        """The position of the newest event, 0 for an empty log; raises CorruptLog."""
 
     @abc.abstractmethod
     def head(self) -> Head:
@@ -133,11 +140,11 @@ class LogReader(abc.ABC):
 
     @abc.abstractmethod
     def event_count(self, *, until_position: int | None = None) -> int:
-        """How many events the log holds (up to ``until_position``)."""
+        """How many events the log holds (up to ``until_position``); raises CorruptLog."""
 
     @abc.abstractmethod
     def has_stream(self, stream_id: str, *, until_position: int | None = None) -> bool:
-        """Whether the stream has any event (up to ``until_position``)."""
+        """Whether the stream has any event (up to ``until_position``); raises CorruptLog."""
 
     @abc.abstractmethod
     def last_positions(
@@ -146,7 +153,8 @@ class LogReader(abc.ABC):
         """The position of each stream's newest event (up to ``until_position``).
 
         Streams with no such event are left out. One indexed query per few hundred
-        streams, so a scan can learn which streams it will meet again.
+        streams, so a scan can learn which streams it will meet again. Raises
+        CorruptLog.
         """
 
     @abc.abstractmethod
@@ -154,7 +162,7 @@ class LogReader(abc.ABC):
         """Every event whose (stream, version) an earlier event already holds.
 
         Always empty for a log written by ``EventLog``, whose unique index forbids
-        it; only a store edited by other means can hold duplicates.
+        it; only a store edited by other means can hold duplicates. Raises CorruptLog.
         """
 
     def tail(
@@ -167,6 +175,7 @@ class LogReader(abc.ABC):
         """Events after ``from_position``, then new ones as any process appends them.
 
         Polls every ``poll_interval`` seconds; runs until ``stop`` is set, or for ever.
+        Raises CorruptLog if a read fails.
         """
         position = from_position
         while stop is None or not stop.is_set():

@@ -56,10 +56,12 @@ class SqliteEventLog(EventLog):
 
     Appends go to one writer thread that commits them in batches; each append is
     acknowledged only after its batch is committed. Reads use a connection per
-    calling thread and see only committed events.
+    calling thread and see only committed events; an SQLite failure while reading
+    raises the ``sqlite3.Error`` it is.
     """
 
     dialect: ClassVar[Literal["sqlite"]] = "sqlite"
+    _writer: Writer
 
     def __init__(
         self,
@@ -71,8 +73,15 @@ class SqliteEventLog(EventLog):
         shards: int = DEFAULT_SHARDS,
         _tempdir: str | None = None,
     ) -> None:
+        """Open (creating or migrating if needed) the log file at ``path``.
+
+        ``batch_size`` bounds the appends one commit carries, ``linger`` is how long
+        (s) the writer waits for more before it commits. Raises ValueError for an
+        unknown durability, SchemaError for a file that is not a log this version
+        can open, ``sqlite3.Error`` if SQLite cannot open it.
+        """
         check_options(durability, shards)
-        self.path = path
+        self.path = self.location = path
         self.durability = durability
         self._tempdir = _tempdir
         conn = connect(path)
@@ -99,18 +108,9 @@ class SqliteEventLog(EventLog):
     # -- writing ---------------------------------------------------------------
 
     def submit(self, append: Append) -> None:
-        """Queue an append; ``append.sink`` is called on the writer thread after COMMIT."""
         self._writer.submit(append)
 
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
-        """Delete every event of the streams; returns how many of them had events.
-
-        Runs on the writer thread in a transaction of its own, after the appends
-        submitted before it and before those submitted after, so it never races an
-        append. ``extra`` statements run first in the same transaction (they may still
-        refer to the events). Positions are never reused; a deleted stream can be
-        started again from version 1.
-        """
         ids = list(stream_ids)
         if not all(isinstance(stream_id, str) for stream_id in ids):
             raise TypeError("stream ids must be strings")
@@ -135,15 +135,12 @@ class SqliteEventLog(EventLog):
         return conn
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one read-only statement on this thread's reader connection.
-
-        One statement is one read transaction: it sees only committed data, as of
-        when it began. For read models kept in the log's file (see ``Append.extra``).
-        """
+        """Rows of one read-only statement on this thread's reader connection (see
+        ``EventLog.query``); raises ``sqlite3.Error`` for a bad statement (or one that
+        would write)."""
         return self._reader().execute(sql, params).fetchall()
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        """Every event of one stream from ``from_version``, in version order."""
         rows = self._reader().execute(
             f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version",
             (stream_id, from_version),
@@ -151,7 +148,6 @@ class SqliteEventLog(EventLog):
         return [RecordedEvent(*row) for row in rows]
 
     def stream_version(self, stream_id: str) -> int:
-        """The stream's current version, 0 for a stream with no events."""
         row = (
             self._reader()
             .execute("SELECT MAX(version) FROM events WHERE stream_id = ?", (stream_id,))
@@ -162,7 +158,6 @@ class SqliteEventLog(EventLog):
     def read_all(
         self, from_position: int = 0, *, limit: int | None = None, chunk: int = 10_000
     ) -> Iterator[RecordedEvent]:
-        """Events after ``from_position`` in global order, read in chunks (bounded memory)."""
         conn = self._reader()
         remaining = limit
         position = from_position
@@ -181,13 +176,10 @@ class SqliteEventLog(EventLog):
                 remaining -= len(rows)
 
     def last_position(self) -> int:
-        """The position of the newest event stored, 0 when there is none."""
         row = self._reader().execute("SELECT MAX(position) FROM events").fetchone()
         return int(row[0] or 0)
 
     def head(self) -> Head:
-        """The last position given to an event by any process (even if that event was
-        deleted since), and how many deletions the log has seen; one small query."""
         return _head(self._reader())
 
     def _between(self, after: int, upto: int) -> list[RecordedEvent]:
@@ -198,12 +190,6 @@ class SqliteEventLog(EventLog):
         return [RecordedEvent(*row) for row in rows]
 
     def follow(self, consumer: Consumer, *, poll_interval: float = POLL_INTERVAL) -> Follower:
-        """Start the log's follower: ``consumer(events, head)`` is called (on its thread)
-        with the events other processes commit, in position order, in batches; once it
-        has applied them it must call ``log.frontier.applied(head)``. One per log.
-
-        Raises RuntimeError if the log already has a follower, LogClosed once closed.
-        """
         if self._closed:
             raise LogClosed("the event log is closed")
         if self._follower is not None:
@@ -222,12 +208,6 @@ class SqliteEventLog(EventLog):
     # -- shards and leases (several processes over one log) -----------------------------
 
     def heartbeat(self, member: str, info: str, ttl: float) -> Membership:
-        """Renew ``member``'s heartbeat and every lease it holds for ``ttl`` seconds.
-
-        Returns the log's time, the members whose heartbeat has not lapsed, and every
-        shard's lease, as of that renewal. Raises LogClosed, or what the disk raises.
-        """
-
         def beat(conn: sqlite3.Connection) -> Membership:
             now = time.time()
             expires = now + ttl
@@ -250,14 +230,6 @@ class SqliteEventLog(EventLog):
         return self._writer.run(beat)
 
     def claim(self, member: str, epochs: dict[int, int], ttl: float) -> list[Claim]:
-        """Claim each shard of ``epochs`` whose lease is still at the epoch given (as a
-        heartbeat saw it): it becomes ``member``'s for ``ttl`` seconds, one epoch on.
-
-        Whether a lease may be taken (free, lapsed, or its owner known dead) is the
-        caller's judgement; the epoch makes the claim safe against any other claim made
-        since. Returns the claims that succeeded, each with the log's head at the claim.
-        """
-
         def take(conn: sqlite3.Connection) -> list[Claim]:
             expires = time.time() + ttl
             head = _head(conn).position
@@ -275,8 +247,6 @@ class SqliteEventLog(EventLog):
         return self._writer.run(take)
 
     def release(self, member: str, shards: Iterable[int] | None = None) -> None:
-        """Give up ``member``'s leases of ``shards`` (all of them when None) at once, so
-        that another member may claim them now. Its appends fenced with them fail."""
         chosen = None if shards is None else sorted(set(shards))
 
         def give_up(conn: sqlite3.Connection) -> None:
@@ -291,8 +261,6 @@ class SqliteEventLog(EventLog):
         self._writer.run(give_up)
 
     def leave(self, member: str) -> None:
-        """Release every lease of ``member`` and remove it from the members."""
-
         def go(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE leases SET owner = NULL, epoch = epoch + 1, expires_at = 0 WHERE owner = ?",
@@ -303,11 +271,9 @@ class SqliteEventLog(EventLog):
         self._writer.run(go)
 
     def leases(self) -> tuple[Lease, ...]:
-        """Every shard's lease as committed now (a read: renews nothing)."""
         return _leases(self._reader())
 
     def stream_ids(self, where_type_not_in: Sequence[str] = ()) -> list[str]:
-        """Streams none of whose events has a type in ``where_type_not_in`` (for recovery)."""
         conn = self._reader()
         if not where_type_not_in:
             rows = conn.execute("SELECT stream_id FROM events WHERE version = 1 ORDER BY position")
@@ -340,7 +306,6 @@ class SqliteEventLog(EventLog):
     # -- lifetime --------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit what was submitted, stop the writer, close every connection. Idempotent."""
         if self._closed:
             return
         self._closed = True

@@ -57,6 +57,7 @@ class SqliteLogReader(LogReader):
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open the log at ``path`` read-only (raises SchemaError or CorruptLog)."""
         self.path = os.fspath(path)
         self.location = self.path
         try:
@@ -131,6 +132,9 @@ class SqliteLogReader(LogReader):
         MiB (memory is bounded by that). ``None`` (the default) reads ahead for a
         scan of at least ``AHEAD_MIN_ROWS`` positions on a machine with more than
         one core. Should the helper stop early (killed, say), the rest is read here.
+
+        Raises ValueError for an unknown column, CorruptLog if the file cannot be
+        read (here or in the helper).
         """
         unknown = set(columns) - _COLUMN_NAMES
         if unknown:
@@ -248,11 +252,6 @@ class SqliteLogReader(LogReader):
         until_position: int | None = None,
         chunk: int = 10_000,
     ) -> Iterator[list[RecordedEvent]]:
-        """Events with ``from_position < position <= until_position``, a list per chunk.
-
-        Without ``until_position`` it reads on until no more events come, so it
-        also returns events appended while it reads.
-        """
         until = -1 if until_position is None else until_position
         position = from_position
         while True:
@@ -271,7 +270,6 @@ class SqliteLogReader(LogReader):
     def read_stream(
         self, stream_id: str, from_version: int = 1, *, until_position: int | None = None
     ) -> list[RecordedEvent]:
-        """One stream's events from ``from_version`` (up to ``until_position``), in log order."""
         until = -1 if until_position is None else until_position
         rows = self._query(
             f"SELECT {_COLUMNS} FROM events WHERE stream_id = ?1 AND version >= ?2 "
@@ -281,23 +279,19 @@ class SqliteLogReader(LogReader):
         return list(map(_make, rows))
 
     def read_last(self, count: int) -> list[RecordedEvent]:
-        """The last ``count`` events, oldest first."""
         rows = self._query(
             f"SELECT {_COLUMNS} FROM events ORDER BY position DESC LIMIT ?", (count,)
         )
         return list(map(_make, reversed(rows)))
 
     def read_event(self, position: int) -> RecordedEvent | None:
-        """The event at ``position``, ``None`` when there is none."""
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE position = ?", (position,))
         return _make(rows[0]) if rows else None
 
     def first_position(self) -> int:
-        """The position of the oldest event, 0 for an empty log."""
         return int(self._query("SELECT MIN(position) FROM events")[0][0] or 0)
 
     def last_position(self) -> int:
-        """The position of the newest event, 0 for an empty log."""
         return int(self._query("SELECT MAX(position) FROM events")[0][0] or 0)
 
     def head(self) -> Head:
@@ -305,7 +299,6 @@ class SqliteLogReader(LogReader):
         return Head(int(position or 0), int(deletions or 0))
 
     def event_count(self, *, until_position: int | None = None) -> int:
-        """How many events the log holds (up to ``until_position``)."""
         if until_position is None:
             # Without a WHERE, SQLite counts from the smallest index instead of the table.
             return int(self._query("SELECT COUNT(*) FROM events")[0][0])
@@ -313,7 +306,6 @@ class SqliteLogReader(LogReader):
         return int(rows[0][0])
 
     def has_stream(self, stream_id: str, *, until_position: int | None = None) -> bool:
-        """Whether the stream has any event (up to ``until_position``)."""
         until = -1 if until_position is None else until_position
         rows = self._query(
             "SELECT 1 FROM events WHERE stream_id = ?1 AND (?2 < 0 OR position <= ?2) LIMIT 1",
@@ -324,11 +316,6 @@ class SqliteLogReader(LogReader):
     def last_positions(
         self, stream_ids: Collection[str], *, until_position: int | None = None
     ) -> dict[str, int]:
-        """The position of each stream's newest event (up to ``until_position``).
-
-        Streams with no such event are left out. One indexed query per few hundred
-        streams, so a scan can learn which streams it will meet again.
-        """
         until = -1 if until_position is None else until_position
         ids = list(stream_ids)
         found: dict[str, int] = {}
@@ -347,7 +334,7 @@ class SqliteLogReader(LogReader):
         """Every event whose (stream, version) an earlier event already holds.
 
         Always empty for a log written by ``EventLog``, whose unique index forbids
-        it; only a file edited by other means can hold duplicates.
+        it; only a file edited by other means can hold duplicates. Raises CorruptLog.
         """
         unique = self._query("SELECT name FROM pragma_index_list('events') WHERE \"unique\" = 1")
         for (name,) in unique:
@@ -368,5 +355,4 @@ class SqliteLogReader(LogReader):
         return list(map(_make, rows))
 
     def close(self) -> None:
-        """Close the connection. Idempotent."""
         self._conn.close()

@@ -64,6 +64,20 @@ class LogClosed(EventLogError):
     """The log was closed; nothing more can be appended."""
 
 
+class LogUnwritable(EventLogError):
+    """The log cannot be written now: ``reason`` names why (the disk is full, the file
+    or the database is read-only, an I/O error, its WAL file was deleted, the database
+    server is shutting down, cannot be reached or dropped the connection). Nothing of
+    the failed append was committed, except when a server's connection ended during
+    its COMMIT (the reason says so: the log's follower then reads whatever was). Once
+    the cause is gone, appends succeed again (except after a lost WAL file, which
+    needs the log reopened)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the event log cannot be written: {reason}")
+        self.reason = reason
+
+
 class SchemaError(EventLogError):
     """The file (or database) is not an event log this version can open."""
 

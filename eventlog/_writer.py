@@ -1,16 +1,18 @@
-"""The SQLite writer thread: group-commits queued appends, acknowledges after COMMIT."""
+"""The SQLite writer thread: group-commits queued appends, acknowledges after COMMIT,
+and watches the WAL file (see ``_faults``)."""
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
-from eventlog._batches import BatchWriter, Task, bound, check_statements, detach, finish_task
+from eventlog._batches import BatchWriter, bound, check_statements, detach
+from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
 from eventlog._multirow import execute_grouped, insert_events
-from eventlog._types import Append, ConcurrencyError, Fenced, Statement
+from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
 
 if TYPE_CHECKING:
     from eventlog._follow import Frontier
@@ -39,11 +41,18 @@ _OWN_FAULT = (
     sqlite3.DataError,
 )
 
+_R = TypeVar("_R")
+
 
 class Writer(BatchWriter[sqlite3.Connection]):
     """The SQLite writer: one transaction (BEGIN IMMEDIATE) per batch; a batch with a
     conflicting append is retried append by append, so one conflict fails only its
-    own append."""
+    own append. Before and after each transaction, and every second while idle, it
+    checks that the WAL file is still the one it opened (``WalWatch``)."""
+
+    # While idle, the writer looks at its WAL file this often: a WAL deleted while nothing
+    # is written is noticed (and what it held saved) before the process can be killed.
+    idle_interval = 1.0
 
     def __init__(
         self,
@@ -58,6 +67,7 @@ class Writer(BatchWriter[sqlite3.Connection]):
         # Told the positions of every commit, so the log's follower knows them for this
         # process's own and reads only the others' events.
         self._frontier = frontier
+        self._wal = WalWatch(conn)
         self._start()
 
     def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
@@ -82,18 +92,26 @@ class Writer(BatchWriter[sqlite3.Connection]):
     def _finish(self) -> None:
         self._conn.close()
 
-    def _commit(self, batch: list[Append]) -> None:
+    def _check(self) -> None:
+        self._wal.check()
+
+    def _idle(self) -> None:
         try:
-            try:
-                self._commit_together(batch)
-            except _Conflict:
-                self._commit_one_by_one(batch)
-        except Exception as exc:  # the disk, not a caller: the whole batch fails
-            detach(exc)
-            for append in batch:
-                append.positions = ()
-                append.error = exc
-        self._acknowledge(batch)
+            self._wal.check()
+        except LogUnwritable as exc:
+            self.unwritable = exc
+
+    def _fault(self, error: Exception) -> LogUnwritable | None:
+        return unwritable(error)
+
+    def _probe(self, conn: sqlite3.Connection) -> None:
+        conn.execute(*probe_statement())
+
+    def _store(self, batch: list[Append]) -> None:
+        try:
+            self._commit_together(batch)
+        except _Conflict:
+            self._commit_one_by_one(batch)
 
     def _rows(self, append: Append, now: float) -> list[tuple[str, int, str, bytes, float]]:
         base = append.expected_version
@@ -141,7 +159,7 @@ class Writer(BatchWriter[sqlite3.Connection]):
                     raise _Conflict from exc  # find the append it belongs to, one by one
             self._commit_positions(first + 1, last)
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             for append in batch:
                 append.positions = ()
                 append.error = None
@@ -195,7 +213,7 @@ class Writer(BatchWriter[sqlite3.Connection]):
                             conn.execute(sql, params)
                     except _OWN_FAULT as exc:
                         conn.execute("ROLLBACK TO one")
-                        append.error = detach(exc)  # see _commit
+                        append.error = detach(exc)
                     else:
                         append.positions = positions
                         stored.extend(positions)
@@ -204,26 +222,22 @@ class Writer(BatchWriter[sqlite3.Connection]):
             # a row rolled back to its savepoint gives its position back.
             self._commit_positions(min(stored, default=1), max(stored, default=0))
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             for append in batch:
                 append.positions = ()
                 append.error = None
             raise
 
-    def _run_task(self, task: Task[sqlite3.Connection, Any]) -> None:
+    def _transact(self, work: Callable[[sqlite3.Connection], _R]) -> _R:
         conn = self._conn
-
-        def attempt() -> Any:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = task.work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return result
-
-        finish_task(task, attempt)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+        return result
 
 
 class _Conflict(Exception):

@@ -47,6 +47,10 @@ class GatewayBusy(Exception):
     """The payment gateway did not answer this attempt."""
 
 
+class LogInUse(Exception):
+    """The log already holds a run: its ids (order-0, pay-0, ...) are taken."""
+
+
 @dataclass
 class ShopReport:
     """What happened: outcomes per ALO, tallies, and the log's events in order."""
@@ -172,6 +176,11 @@ def run(seed: int, customers: int = 40, db: str = ":memory:") -> ShopReport:
     clock = ManualClock(start=0.0)
     # One handler worker: attempts that fall due together finish in a fixed order.
     with AloSystem.open(db, clock=clock, workers=1) as system:
+        if system.log.last_position():
+            raise LogInUse(
+                f"{db} already holds a run of the shop (its ids, order-0 and on, are taken): "
+                "give another --db, or delete this one"
+            )
         env = simpy.Environment()
         shop = Shop(env, system, seed, report)
         system.register("charge", shop.charge, retry=PAYMENT_RETRY)
@@ -200,7 +209,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default=":memory:", help="the log file (default: a throwaway)")
     parser.add_argument("--events", action="store_true", help="also print every event")
     args = parser.parse_args(argv)
-    report = run(args.seed, args.customers, args.db)
+    try:
+        report = run(args.seed, args.customers, args.db)
+    except LogInUse as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
     print(report.summary())
     if args.events:
         for kind, stream, version, fields in report.events:

@@ -26,6 +26,24 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str =
         time.sleep(0.005)
 
 
+def waiters(system: AloSystem, alo_id: str) -> int:
+    """How many callers wait on the ALO's outcome, as its supervisor knows them.
+
+    For a test that must act only once a waiter is registered (a wait that began
+    after the act would see the outcome at once, and test nothing). The entities
+    are read through the host actor (pykka gets the attribute on its thread).
+    """
+    entities = system._ref.proxy().entities.get(timeout=WAIT)
+    entity = entities.get(alo_id)
+    attached = None if entity is None else entity.attached
+    return 0 if attached is None else len(attached.waiters)
+
+
+def wait_for_waiters(system: AloSystem, alo_id: str, count: int = 1) -> None:
+    """Return once ``count`` callers wait on the ALO's outcome (fail after WAIT)."""
+    wait_until(lambda: waiters(system, alo_id) >= count, what=f"{count} waiter(s) on {alo_id!r}")
+
+
 def actor_thread_names() -> set[str]:
     """Names of the live pykka actor threads of the ALO supervisor (pykka names a
     thread after its actor class: ``EntityHost-N``)."""

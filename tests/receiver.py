@@ -41,6 +41,10 @@ class Receiver:
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     huge_bytes_sent: int = 0
+    # Set once a "huge" answer has stopped (the client hung up, or it was all sent).
+    huge_done: threading.Event = field(default_factory=threading.Event)
+    # Connections this side has closed (after a "hangup", say), counted once closed.
+    closed: int = 0
 
     def url(self, path: str) -> str:
         return f"{self.scheme}://{self.host}:{self.port}{path}"
@@ -107,6 +111,8 @@ def handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                     receiver.huge_bytes_sent += len(chunk)
             except OSError:
                 pass
+            finally:
+                receiver.huge_done.set()
             self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -120,14 +126,23 @@ class Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 256
 
+    def __init__(self, address: tuple[str, int], handler: Any, receiver: Receiver) -> None:
+        super().__init__(address, handler)
+        self.receiver = receiver
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # broken pipes and failed handshakes are what some tests are about
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)  # the socket is closed when this returns
+        with self.receiver.lock:
+            self.receiver.closed += 1
 
 
 @contextlib.contextmanager
 def serving(clock: Clock, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     rec = Receiver(clock, scheme="https" if tls else "http")
-    server = Server(("127.0.0.1", 0), handler_for(rec))
+    server = Server(("127.0.0.1", 0), handler_for(rec), rec)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     rec.port = server.server_address[1]

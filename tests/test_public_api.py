@@ -9,6 +9,8 @@ import pytest
 
 import actors
 import alo_actor
+import alo_actor.client
+import alo_actor.webhooks
 import eventlog
 
 PINNED = {
@@ -19,6 +21,7 @@ PINNED = {
         "AloSystem",
         "AlreadyExists",
         "AsyncAloSystem",
+        "CancelSignal",
         "Clock",
         "DeliveryOptions",
         "Failure",
@@ -34,7 +37,10 @@ PINNED = {
         "Status",
         "SystemClock",
         "SystemClosed",
+        "Unavailable",
     ],
+    alo_actor.client: ["DEFAULT_URL", "AloClient", "AsyncAloClient", "ServiceError"],
+    alo_actor.webhooks: ["WebhookVerificationError", "new_secret", "verify"],
     eventlog: [
         "DEFAULT_SHARDS",
         "FIRST_POSITION",
@@ -43,6 +49,7 @@ PINNED = {
         "Backend",
         "Claim",
         "Codec",
+        "CommitStats",
         "ConcurrencyError",
         "CorruptLog",
         "Durability",
@@ -55,6 +62,7 @@ PINNED = {
         "Lease",
         "LogClosed",
         "LogReader",
+        "LogUnwritable",
         "Member",
         "Membership",
         "NewEvent",
@@ -68,13 +76,17 @@ PINNED = {
         "inspect_schema",
     ],
     actors: [
+        "DEFAULT_LEASE_SECONDS",
         "Behavior",
         "Deliver",
         "DeliverMany",
         "Entity",
         "EntityHost",
+        "Foreign",
         "LoopBridge",
         "Reply",
+        "ReplyFuture",
+        "Shards",
         "Step",
         "SyncReply",
         "bridge_for",
@@ -110,3 +122,16 @@ def test_the_spec_names_exist_with_their_verbs() -> None:
     for error in ("AlreadyExists", "NotFound", "InvalidArgument", "OperationFailed"):
         assert issubclass(getattr(alo_actor, error), alo_actor.AloError)
     assert alo_actor.ManualClock(start=5.0).advance(1.0) == 6.0
+
+
+def test_the_client_has_the_systems_verbs() -> None:
+    """Code moves between embedded and remote by changing one line (issue 18)."""
+    from alo_actor.client import AloClient, AsyncAloClient
+
+    verbs = ["start", "get_info", "get_result", "complete", "fail", "cancel", "pause"]
+    verbs += ["resume", "list"]
+    for verb in verbs:
+        local = inspect.signature(getattr(alo_actor.AloSystem, verb))
+        remote = inspect.signature(getattr(AloClient, verb))
+        assert list(remote.parameters) == list(local.parameters), verb
+        assert inspect.iscoroutinefunction(getattr(AsyncAloClient, verb)), verb

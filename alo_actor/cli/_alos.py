@@ -1,162 +1,188 @@
 """``alo ls``, ``alo purge`` and ``alo projection rebuild``: the ALOs of a log, by row.
 
-``ls`` only reads (a read-only ``LogReader`` of the projection). ``purge`` and
-``projection rebuild`` write through the same functions the library uses; a system
-open on the file in another process keeps serving what it had cached of purged ALOs
-until it reopens.
+``ls DB`` only reads (a read-only ``LogReader`` of the projection); ``ls`` without a
+log asks a server (``--url``). ``purge`` and ``projection rebuild`` write through the
+same functions the library uses; a system open on the file in another process keeps
+serving what it had cached of purged ALOs until it reopens.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import re
-import sys
-import time
-from collections.abc import Iterator
+import os
 from typing import Annotated
 
 import typer
 
 from alo_actor._errors import InvalidArgument
-from alo_actor._model import AloInfo
+from alo_actor._model import TERMINAL, AloInfo
+from alo_actor._times import TIME_HELP, parse_time
+from alo_actor._wire import page_json
 from alo_actor.cli._app import app
+from alo_actor.cli._common import CliError, cleanly, existing_log, out, parse_pairs
 from alo_actor.cli._db import DB_HELP, names_the_log
+from alo_actor.cli._remote import Json, Token, Url, remote
 from alo_actor.logtools import format_time, shorten, to_json
 from alo_actor.readmodel import (
+    AloPage,
     ensure_projection,
-    info_fields,
     list_alos,
     reading,
     rebuild_projection,
 )
 from alo_actor.readmodel import purge as purge_alos
-from eventlog import EventLog, EventLogError, inspect_schema
-
-USAGE_ERROR = 2
+from eventlog import EventLog, inspect_schema
 
 projection_app = typer.Typer(
     name="projection",
     help="The `alos` read model that listing and retention query.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(projection_app, name="projection")
 
-Db = Annotated[str, typer.Argument(help=DB_HELP, show_default=False)]
+Db = Annotated[str, typer.Argument(metavar="DB", help=DB_HELP, show_default=False)]
 Statuses = Annotated[
     list[str] | None,
     typer.Option(
         "--status",
+        metavar="STATUS",
         help="running, paused, completed, failed, cancelled, timed_out; "
         "repeat it or separate with commas.",
         show_default=False,
     ),
 ]
-TIME_HELP = (
-    "RFC 3339 (2025-01-31T12:00:00Z), clock seconds (1738324800), "
-    "or an age such as 90s, 15m, 12h, 7d, 2w (that long before now)."
-)
-
-_AGE = re.compile(r"(\d+(?:\.\d*)?)\s*([smhdw])")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+TERMINAL_WORDS = ", ".join(sorted(status.value for status in TERMINAL))
 
 
-def parse_time(text: str, option: str) -> float:
-    """A time from the command line: RFC 3339, clock seconds, or an age before now."""
-    text = text.strip()
-    if _NUMBER.fullmatch(text):
-        return float(text)
-    age = _AGE.fullmatch(text)
-    if age is not None:
-        return time.time() - float(age.group(1)) * _UNIT[age.group(2)]
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument(f"{option} {text!r} is not a time: {TIME_HELP}") from None
-    if moment.tzinfo is None:
-        raise InvalidArgument(f"{option} {text!r} has no UTC offset; add one, e.g. 'Z'")
-    return moment.timestamp()
-
-
-def _metadata(pairs: list[str]) -> dict[str, str]:
-    metadata: dict[str, str] = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise InvalidArgument(f"--metadata {pair!r} is not KEY=VALUE")
-        metadata[key] = value
-    return metadata
-
-
-@contextlib.contextmanager
-def _cleanly(verb: str) -> Iterator[None]:
-    """Bad input ends with one line on stderr and exit code 2, never a traceback."""
-    try:
-        yield
-    except (InvalidArgument, EventLogError, OSError) as exc:
-        typer.echo(f"alo {verb}: {exc}", err=True)
-        raise typer.Exit(USAGE_ERROR) from None
+def _time(text: str | None, option: str) -> float | None:
+    return None if text is None else parse_time(text, option)
 
 
 @app.command("ls")
 def ls(
-    db: Db,
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[DB]",
+            help="Read this log (a SQLite file or a postgresql:// URL); without it, ask the "
+            "server at --url.",
+            show_default=False,
+        ),
+    ] = None,
     *,
     status: Statuses = None,
     operation: Annotated[
-        str | None, typer.Option("--operation", help="Only this operation.", show_default=False)
+        str | None,
+        typer.Option(
+            "--operation", metavar="NAME", help="Only this operation.", show_default=False
+        ),
     ] = None,
     metadata: Annotated[
         list[str] | None,
-        typer.Option("--metadata", help="KEY=VALUE; repeat it: every pair must match."),
+        typer.Option(
+            "--metadata",
+            metavar="KEY=VALUE",
+            help="Repeat it: every pair must match.",
+            show_default=False,
+        ),
     ] = None,
     created_after: Annotated[
         str | None,
-        typer.Option("--created-after", help="Created at or after. " + TIME_HELP),
+        typer.Option(
+            "--created-after",
+            metavar="TIME",
+            help=f"Created at or after: {TIME_HELP}.",
+            show_default=False,
+        ),
     ] = None,
     created_before: Annotated[
-        str | None, typer.Option("--created-before", help="Created before (exclusive).")
+        str | None,
+        typer.Option(
+            "--created-before",
+            metavar="TIME",
+            help="Created before (exclusive).",
+            show_default=False,
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many (1-1000).")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="At most this many (1-1000).")
+    ] = 100,
     cursor: Annotated[
         str | None,
-        typer.Option("--cursor", help="Continue a listing (its next cursor).", show_default=False),
+        typer.Option(
+            "--cursor",
+            metavar="CURSOR",
+            help="Continue a listing (its next cursor).",
+            show_default=False,
+        ),
     ] = None,
-    json: Annotated[
-        bool, typer.Option("--json", help='JSON: {"alos": [info…], "next_cursor"}.')
-    ] = False,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
 ) -> None:
-    """List ALOs in creation order, filtered; read-only."""
-    with _cleanly("ls"):
-        after = None if created_after is None else parse_time(created_after, "--created-after")
-        before = None if created_before is None else parse_time(created_before, "--created-before")
-        with reading(db) as reader:
-            page = list_alos(
-                reader,
-                status=status,
-                operation=operation,
-                metadata=_metadata(metadata or []),
-                created_after=after,
-                created_before=before,
-                limit=limit,
-                cursor=cursor,
+    """List ALOs in creation order, filtered; read-only.
+
+    --json prints {"alos": [info...], "next_cursor"}, as GET /v1/alos answers.
+    """
+    with cleanly("ls"):
+        source = ctx.get_parameter_source("url")  # ALO_URL alone does not count
+        if db is not None and source is not None and source.name == "COMMANDLINE":
+            raise CliError("give a log or --url, not both")
+        pairs = parse_pairs(metadata, "--metadata")
+        after = _time(created_after, "--created-after")
+        before = _time(created_before, "--created-before")
+        if db is None:
+            with remote(url, token) as client:
+                page = client.list(
+                    status,
+                    operation=operation,
+                    metadata=pairs,
+                    created_after=after,
+                    created_before=before,
+                    limit=limit,
+                    cursor=cursor,
+                )
+        else:
+            page = _read_page(
+                existing_log(db), status, operation, pairs, after, before, limit, cursor
             )
     if json:
-        sys.stdout.buffer.write(
-            to_json({"alos": [info_fields(i) for i in page.items], "next_cursor": page.next_cursor})
-            + b"\n"
-        )
+        out(to_json(page_json(page.items, page.next_cursor)))
         return
-    typer.echo(_table(page.items))
+    out(table(page.items))
     if page.next_cursor is not None:
-        typer.echo(f"more: add --cursor {page.next_cursor}")
+        out(f"more: add --cursor {page.next_cursor}")
+
+
+def _read_page(
+    db: str,
+    status: list[str] | None,
+    operation: str | None,
+    metadata: dict[str, str],
+    after: float | None,
+    before: float | None,
+    limit: int,
+    cursor: str | None,
+) -> AloPage:
+    with reading(db) as reader:
+        return list_alos(
+            reader,
+            status=status,
+            operation=operation,
+            metadata=metadata,
+            created_after=after,
+            created_before=before,
+            limit=limit,
+            cursor=cursor,
+        )
 
 
 _HEADINGS = ("ID", "STATUS", "OPERATION", "ATTEMPT", "CREATED", "SETTLED", "METADATA")
 
 
-def _table(items: list[AloInfo]) -> str:
+def table(items: list[AloInfo]) -> str:
+    """ALOs as a table for a terminal, one a row."""
     rows = [
         (
             info.id,
@@ -169,11 +195,11 @@ def _table(items: list[AloInfo]) -> str:
         )
         for info in items
     ]
-    table = [_HEADINGS, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(_HEADINGS))]
+    everything = [_HEADINGS, *rows]
+    widths = [max(len(row[i]) for row in everything) for i in range(len(_HEADINGS))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in table
+        for row in everything
     ]
     if not rows:
         lines.append("(no ALOs)")
@@ -186,36 +212,54 @@ def purge(
     *,
     settled_before: Annotated[
         str,
-        typer.Option("--settled-before", help="Purge ALOs settled before this. " + TIME_HELP),
+        typer.Option(
+            "--settled-before",
+            metavar="TIME",
+            help=f"Purge ALOs settled before this: {TIME_HELP}.",
+        ),
     ],
-    status: Statuses = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help=f"Only these settled statuses: {TERMINAL_WORDS}; repeat it or separate "
+            "with commas (default: all of them).",
+            show_default=False,
+        ),
+    ] = None,
     archive: Annotated[
         str | None,
         typer.Option(
             "--archive",
-            help="First append each purged ALO (info and events) to this JSON Lines file.",
+            metavar="FILE",
+            help="First append each purged ALO (its info and events, as JSON) to this "
+            "JSON Lines file; nothing purged, no file.",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
     """Delete settled ALOs (events and rows), optionally archiving them first."""
-    with _cleanly("purge"):
+    with cleanly("purge"):
         before = parse_time(settled_before, "--settled-before")
-        if archive is not None and names_the_log(db, archive):
-            raise InvalidArgument(f"refusing to archive into the log itself: {archive}")
+        existing_log(db)
+        if archive is not None:
+            if os.path.isdir(archive):
+                raise CliError(f"--archive {archive} is a directory, not a file")
+            if names_the_log(db, archive):
+                raise InvalidArgument(f"refusing to archive into the log itself: {archive}")
         inspect_schema(db)  # never create a log where none was
         with EventLog.open(db) as log:
             ensure_projection(log)
             count = purge_alos(log, before, status=status, archive=archive)
-    typer.echo(
-        f"purged {count:,} ALO{'' if count == 1 else 's'} settled before {format_time(before)}"
-    )
+    out(f"purged {count:,} ALO{'' if count == 1 else 's'} settled before {format_time(before)}")
 
 
 @projection_app.command("rebuild")
 def rebuild(db: Db) -> None:
     """Drop the `alos` projection and fold it again from the log's events."""
-    with _cleanly("projection rebuild"):
-        inspect_schema(db)  # never create a log where none was
+    with cleanly("projection rebuild"):
+        inspect_schema(existing_log(db))  # never create a log where none was
         with EventLog.open(db) as log:
             count = rebuild_projection(log)
-    typer.echo(f"rebuilt the projection of {count:,} ALO{'' if count == 1 else 's'}")
+    out(f"rebuilt the projection of {count:,} ALO{'' if count == 1 else 's'}")

@@ -10,13 +10,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
 def main() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    import alo_actor.cli._alos
-    import alo_actor.cli._log  # noqa: F401
-    from alo_actor.cli import _demo, _serve  # noqa: F401
+    # In this order in `alo --help`.
+    from alo_actor.cli import _serve, _worker, _demo, _server, _alos, _log  # noqa: F401, I001
 
     app()

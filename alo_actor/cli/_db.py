@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import Annotated
+
+import typer
 
 from eventlog import backend_of
 from eventlog._location import shown
 
 DB_HELP = "The log: a SQLite file, or a postgresql:// URL (a database that several hosts share)."
+# The --db of the verbs that open a log to run it (serve, worker).
+DbOption = Annotated[str, typer.Option("--db", metavar="DB", help=DB_HELP + " Created if missing.")]
 
 
 def db_location(db: str) -> str:

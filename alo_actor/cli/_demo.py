@@ -1,22 +1,20 @@
-"""``alo demo``: the design note's greeting example, durable, on the embedded SQLite log."""
+"""``alo demo``: the design note's greeting example, durable, on the embedded SQLite log
+(or on PostgreSQL)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from alo_actor import AloInfo, AloSystem, HandlerContext, Status
+from alo_actor import AloInfo, AloSystem, Status
 from alo_actor.cli._app import app
+from alo_actor.cli._common import cleanly, log_to_open
 from alo_actor.cli._db import DB_HELP, db_location, db_shown
+from alo_actor.examples.greeting import register
 
 RESULT_TIMEOUT = 30.0
-
-
-def greeting(ctx: HandlerContext, input: Any) -> dict[str, str]:
-    """The reference note's handler: ``{"name": …}`` -> ``{"greeting": "Hello, …!"}``."""
-    return {"greeting": f"Hello, {input['name']}!"}
 
 
 def _describe(info: AloInfo) -> str:
@@ -28,17 +26,20 @@ def _describe(info: AloInfo) -> str:
 
 @app.command("demo")
 def demo(
-    db: Annotated[str, typer.Option("--db", help=DB_HELP + " Created if missing.")] = "./alo.db",
-    name: Annotated[str, typer.Option("--name", help="Who to greet.")] = "Ada",
+    db: Annotated[
+        str, typer.Option("--db", metavar="DB", help=DB_HELP + " Created if missing.")
+    ] = "./alo.db",
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Who to greet.")] = "Ada",
 ) -> None:
     """Run the greeting example: start an ALO, wait for its result, reopen the file."""
-    path = db_location(db)
+    with cleanly("demo"):
+        path = db_location(log_to_open(db))
     alo_id = f"greeting-{uuid.uuid4().hex[:12]}"
 
     typer.echo(f"opening {db_shown(path)}")
     with AloSystem.open(path) as system:
-        system.register("greeting", greeting)
-        typer.echo("registered operation 'greeting'")
+        register(system)
+        typer.echo("registered operation 'greeting' (alo_actor.examples.greeting)")
         info = system.start(alo_id, "greeting", {"name": name})
         typer.echo(f"started: {_describe(info)}")
         result = system.get_result(alo_id, timeout=RESULT_TIMEOUT)

@@ -1,19 +1,25 @@
-"""``alo log …``: show, replay, verify, export, tail and plot a log, never writing to it."""
+"""``alo log …``: show, replay, verify, export, tail and plot a log, never writing to it;
+copy it into a new one."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
 from alo_actor import logtools
+from alo_actor._machine import AloState
+from alo_actor._times import rfc3339
 from alo_actor.cli._app import app
+from alo_actor.cli._common import cleanly, existing_log, log_to_open
+from alo_actor.cli._common import out as _out
 from alo_actor.cli._db import DB_HELP, db_shown, names_the_log
 from alo_actor.logtools import (
+    json_times,
+    record_json,
     render_record,
     render_state,
     render_state_detail,
@@ -23,46 +29,23 @@ from alo_actor.logtools import (
     state_fields,
     to_json,
 )
-from eventlog import EventLogError, LogReader
+from eventlog import LogReader
 
 log_app = typer.Typer(
     name="log",
     help="Inspect, replay, verify and copy an ALO log. Read-only: a log read is never written.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(log_app, name="log")
 
-USAGE_ERROR = 2
-
 Db = Annotated[str, typer.Argument(metavar="DB", help=DB_HELP, show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="JSON instead of text.")]
+Json = Annotated[bool, typer.Option("--json", help="JSON instead of text (times in RFC 3339).")]
 Full = Annotated[bool, typer.Option("--full", help="Do not shorten long values.")]
 
 
-@contextlib.contextmanager
-def _cleanly() -> Iterator[None]:
-    """Bad input ends with one line on stderr and exit code 2, never a traceback."""
-    try:
-        yield
-    except (EventLogError, logtools.LogToolsError) as exc:
-        typer.echo(f"alo log: {exc}", err=True)
-        raise typer.Exit(USAGE_ERROR) from None
-    except BrokenPipeError:
-        # The reader of our output went away (``| head``): stop quietly, and keep
-        # the interpreter from complaining again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        typer.echo(f"alo log: {exc}", err=True)
-        raise typer.Exit(USAGE_ERROR) from None
-
-
-def _out(line: str | bytes) -> None:
-    # Text and JSON both go to the byte stream, as UTF-8, so they never interleave
-    # out of order and an id no locale can spell still prints.
-    data = line if isinstance(line, bytes) else line.encode()
-    sys.stdout.buffer.write(data + b"\n")
+def _cleanly() -> contextlib.AbstractContextManager[None]:
+    return cleanly("log")
 
 
 def _json_line(value: Any) -> None:
@@ -81,9 +64,14 @@ def show(
 ) -> None:
     """Summarise the log, or show one ALO's timeline: each event, decoded."""
     with _cleanly():
+        existing_log(db)
         if alo_id is None:
             summary = logtools.summarize(db)
-            _out(to_json(summary) if json else render_summary(summary))
+            _out(
+                to_json(json_times(msgspec.structs.asdict(summary)))
+                if json
+                else render_summary(summary)
+            )
             return
         timeline = logtools.timeline(db, alo_id)
         if not json:
@@ -96,16 +84,18 @@ def show(
         _json_line(
             {
                 "id": timeline.id,
-                "state": None if timeline.state is None else shown(state_fields(timeline.state)),
+                "state": None
+                if timeline.state is None
+                else shown(json_times(state_fields(timeline.state))),
                 "error": timeline.error,
                 "events": [
                     {
                         "position": e.position,
                         "version": e.version,
                         "type": e.type,
-                        "at": e.at,
-                        "recorded_at": e.recorded_at,
-                        "data": shown(e.fields),
+                        "at": None if e.at is None else rfc3339(e.at),
+                        "recorded_at": rfc3339(e.recorded_at),
+                        "data": None if e.fields is None else shown(json_times(e.fields)),
                         "error": e.error,
                     }
                     for e in timeline.entries
@@ -122,8 +112,9 @@ def replay(
         str,
         typer.Option(
             "--at",
+            metavar="POINT",
             help="A position (an integer), or a time: seconds with a decimal point, "
-            "or RFC 3339 (2025-01-31T12:00:00Z).",
+            "RFC 3339 (2025-01-31T12:00:00Z) or an age such as 1h.",
             show_default=False,
         ),
     ],
@@ -133,6 +124,7 @@ def replay(
 ) -> None:
     """The state of every ALO (or one) as it was at a position or a time."""
     with _cleanly():
+        existing_log(db)
         point = logtools.parse_at(at)
         if alo_id is not None:
             state = logtools.replay_alo(db, alo_id, point)
@@ -142,7 +134,7 @@ def replay(
                 else:
                     _out(f"ALO {alo_id!r} did not exist yet at {at}")
             elif json:
-                _json_line(state_fields(state) if full else logtools.shorten(state_fields(state)))
+                _json_line(_state_json(state, full))
             else:
                 _out(render_state_detail(state, short=not full))
             return
@@ -150,11 +142,11 @@ def replay(
         for state in logtools.replay(db, point):
             count += 1
             if json:
-                _json_line(state_fields(state) if full else logtools.shorten(state_fields(state)))
+                _json_line(_state_json(state, full))
             else:
                 _out(render_state(state))
         if not json:
-            _out(f"{count:,} ALOs at {_point(point)}")
+            _out(f"{count:,} ALO{'' if count == 1 else 's'} at {_point(point)}")
 
 
 @log_app.command()
@@ -169,8 +161,9 @@ def verify(
         ),
     ] = False,
 ) -> None:
-    """Check every invariant of the log (semantics §4); exit 1 on any violation."""
+    """Check every invariant of the log (docs/semantics.md §4); exit 1 on any violation."""
     with _cleanly():
+        existing_log(db)
         verification = logtools.Verification(db)
         for violation in verification:
             _out(to_json(violation) if json else render_violation(violation))
@@ -200,17 +193,20 @@ def export(
     db: Db,
     *,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     from_position: Annotated[
-        int, typer.Option("--from", help="Start after this position.", min=0)
+        int, typer.Option("--from", metavar="POSITION", help="Start after this position.", min=0)
     ] = 0,
     until_position: Annotated[
-        int | None, typer.Option("--until", help="Stop at this position.", min=0)
+        int | None,
+        typer.Option("--until", metavar="POSITION", help="Stop at this position.", min=0),
     ] = None,
 ) -> None:
     """Every event as JSON Lines: position, stream_id, version, type, recorded_at, data."""
     with _cleanly():
+        existing_log(db)
         if output is None:
             count = logtools.write_jsonl(db, sys.stdout.buffer, from_position, until_position)
         else:
@@ -232,13 +228,16 @@ def tail(
     db: Db,
     *,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", help="Show the last N events.", min=0)
+        int, typer.Option("--lines", "-n", metavar="N", help="Show the last N events.", min=0)
     ] = 10,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then print events as they are appended.")
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", help="Seconds between polls with --follow.", min=0.01)
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", help="Seconds between polls with --follow.", min=0.01
+        ),
     ] = 0.2,
     json: Annotated[bool, typer.Option("--json", help="JSON Lines, as export.")] = False,
     full: Full = False,
@@ -246,10 +245,10 @@ def tail(
     """The last events; with --follow, new ones as any process appends them (Ctrl-C stops)."""
 
     def emit(record: dict[str, Any]) -> None:
-        _out(to_json(record) if json else render_record(record, short=not full))
+        _out(to_json(record_json(record)) if json else render_record(record, short=not full))
         sys.stdout.flush()
 
-    with _cleanly(), LogReader.open(db) as reader:
+    with _cleanly(), LogReader.open(existing_log(db)) as reader:
         last = reader.read_last(lines) if lines else []
         for stored in last:
             emit(logtools.event_record(stored))
@@ -268,16 +267,27 @@ def tail(
 def plot(
     db: Db,
     *,
-    output: Annotated[str, typer.Option("--output", "-o", help="The PNG file to write.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="FILE", help="The PNG file to write.")
+    ],
     max_alos: Annotated[
-        int, typer.Option("--max-alos", help="Draw a uniform sample of at most N ALOs.", min=1)
+        int,
+        typer.Option(
+            "--max-alos", metavar="N", help="Draw a uniform sample of at most N ALOs.", min=1
+        ),
     ] = logtools.MAX_ALOS,
 ) -> None:
     """Draw the ALOs' lifetimes over time, coloured by outcome, as a PNG."""
     with _cleanly():
+        existing_log(db)
         _refuse_to_overwrite(db, output)
         logtools.plot_lifetimes(db, output, max_alos=max_alos)
         _out(f"wrote {output}")
+
+
+def _state_json(state: AloState, full: bool) -> Any:
+    fields = json_times(state_fields(state))
+    return fields if full else logtools.shorten(fields)
 
 
 @log_app.command()
@@ -290,7 +300,7 @@ def copy(
     """Copy a log into a new one (SQLite to PostgreSQL, or back), verified position by
     position; a destination that already holds events is refused."""
     with _cleanly():
-        report = logtools.copy_log(source, destination)
+        report = logtools.copy_log(existing_log(source), log_to_open(destination))
         _out(
             f"copied {report.events:,} events ({report.alos:,} ALOs, head at position "
             f"{report.head.position:,}) to {db_shown(destination)}; "

@@ -1,32 +1,49 @@
-"""``alo serve``: the HTTP API of http.md on uvicorn, over one log file.
+"""``alo serve``: the HTTP API of docs/http.md on uvicorn, over one log (a SQLite file or
+a PostgreSQL database).
 
-Litestar and uvicorn are imported when ``serve`` runs, not when ``alo`` starts: every
-other verb would pay for them (~0.3 s) for nothing.
+The log is opened and ``--app`` run before the server listens, so that a bad path
+or a failing setup ends in one line, not a startup traceback. Litestar and uvicorn
+are imported when ``serve`` runs, not when ``alo`` starts: every other verb would
+pay for them (~0.3 s) for nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
+import inspect
 import os
 import socket
+import sqlite3
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
+from actors import DEFAULT_LEASE_SECONDS
 from alo_actor.cli._app import app
-from alo_actor.cli._db import DB_HELP
+from alo_actor.cli._common import CliError, cleanly, fail, log_to_open
+from alo_actor.cli._db import DbOption, db_shown
+from alo_actor.cli._logs import log_config
+from eventlog import backend_of
 
 if TYPE_CHECKING:
     import uvicorn
 
     from alo_actor._system import AloSystem
+    from alo_actor.delivery import DeliveryOptions
+    from alo_actor.http import NexusOptions
+    from eventlog import Durability
 
 DEFAULT_MAX_WAIT = 60.0  # as alo_actor.http's: repeated so that --help imports no Litestar
+DEFAULT_NEXUS_SERVICE = "alo"  # as NexusOptions', likewise
+DEFAULT_NEXUS_WAIT = 0.5
+DEFAULT_HEADER_TIMEOUT = 10.0
 
 # uvicorn's exit status when the app's startup failed (the log would not open, --app raised).
 STARTUP_FAILURE = 3
@@ -37,28 +54,56 @@ class DurabilityChoice(StrEnum):
     full = "full"
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
 @app.command("serve")
 def serve(
     *,
-    db: Annotated[str, typer.Option(help=DB_HELP + " Created if missing.")] = "alo.db",
-    host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="the port to listen on")] = 8080,
+    db: DbOption = "alo.db",
+    host: Annotated[str, typer.Option(metavar="HOST", help="The address to listen on.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(metavar="PORT", help="The port to listen on.")] = 8080,
     durability: Annotated[
         DurabilityChoice,
-        typer.Option(help="normal survives a process crash; full survives power loss"),
+        typer.Option(help="normal survives a process crash; full survives power loss."),
     ] = DurabilityChoice.normal,
     token: Annotated[
         str | None,
         typer.Option(
             envvar="ALO_TOKEN",
-            help="demand 'Authorization: Bearer <token>' on every route but /healthz",
+            metavar="TOKEN",
+            help="Demand 'Authorization: Bearer TOKEN' on every route but /healthz, "
+            "/readyz and /schema/openapi.json.",
             show_default=False,
         ),
     ] = None,
     allow_callback_host: Annotated[
         list[str] | None,
         typer.Option(
-            help="a host that result URLs may name, besides loopback (repeatable)",
+            metavar="HOST",
+            help="A host that result URLs may name, besides loopback (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ALO_WEBHOOK_SECRET",
+            metavar="SECRET",
+            help="Sign result-URL POSTs with this Standard Webhooks secret (whsec_<base64>; "
+            "alo_actor.webhooks.new_secret() makes one).",
             show_default=False,
         ),
     ] = None,
@@ -66,49 +111,224 @@ def serve(
         str | None,
         typer.Option(
             "--app",
-            help="module:callable called with the AloSystem to register handlers",
+            metavar="MODULE:CALLABLE",
+            help="Called with the open AloSystem before the server listens, to register "
+            "handlers (e.g. alo_actor.examples.greeting:register).",
             show_default=False,
         ),
     ] = None,
     max_wait: Annotated[
-        float, typer.Option(help="the longest long poll in seconds, whatever wait= asks")
+        float,
+        typer.Option(metavar="SECONDS", help="The longest long poll, whatever wait= asks."),
     ] = DEFAULT_MAX_WAIT,
-    access_log: Annotated[bool, typer.Option(help="log every request")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
+    nexus_service: Annotated[
+        str,
+        typer.Option(metavar="NAME", help="The Nexus service served at /nexus/NAME/{operation}."),
+    ] = DEFAULT_NEXUS_SERVICE,
+    nexus_wait: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="How long a Nexus start waits for the outcome before answering 201 "
+            "(an outcome within it is the answer).",
+        ),
+    ] = DEFAULT_NEXUS_WAIT,
+    nexus_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ALO_NEXUS_TOKEN",
+            metavar="TOKEN",
+            help="The credential of the Nexus routes (HTTP Basic password, e.g. the "
+            "user info of a Temporal endpoint's target URL, or a bearer token); "
+            "default: --token.",
+            show_default=False,
+        ),
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    log_level: Annotated[LogLevel, typer.Option(help="The least severe lines logged.")] = (
+        LogLevel.info
+    ),
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(help="text, or json: one JSON object a line, with the ALO's id."),
+    ] = LogFormat.text,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="With several processes on one log: how soon another takes over this "
+            "one's ALOs if it dies.",
+        ),
+    ] = DEFAULT_LEASE_SECONDS,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="How long a client has to send a request's headers, from connecting or "
+            "from the request's first byte; then 408 and the connection is closed.",
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT,
+    expose_stack_traces: Annotated[
+        bool,
+        typer.Option(
+            "--expose-stack-traces",
+            help="Answer failures with their stackTrace (a handler's traceback names "
+            "the server's files; left out by default).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (http.md) until SIGINT or SIGTERM, then shut down cleanly.
+    """Serve the HTTP API (docs/http.md) until SIGINT or SIGTERM, then shut down cleanly.
 
     In-flight requests finish (pending long polls answer 408 at once), then the
-    system is closed.
+    system is closed. GET /metrics serves Prometheus metrics.
     """
+    with cleanly("serve"):
+        if not header_timeout > 0:
+            raise CliError(f"--header-timeout must be more than 0 seconds, not {header_timeout}")
+        path = log_to_open(db)
+        setup = None if app_ref is None else load_setup(app_ref)
+        delivery = _delivery(webhook_secret)
+        serving = _Serving(
+            host=host,
+            port=port,
+            token=token or None,
+            max_wait=max_wait,
+            nexus=_nexus(nexus_service, nexus_wait, nexus_token),
+            expose_stack_traces=expose_stack_traces,
+            header_timeout=header_timeout,
+            access_log=access_log,
+            log_level=log_level,
+            log_format=log_format,
+        )
+        hosts = ["loopback", *(allow_callback_host or [])]
+        system = _open(path, durability.value, hosts, delivery, lease_seconds)
+    try:
+        if setup is not None:
+            _run_setup(setup, system, app_ref or "")
+        started = _run(system, serving)
+    finally:
+        system.close()
+    if not started:
+        raise typer.Exit(STARTUP_FAILURE)
+
+
+def _delivery(secret: str | None) -> DeliveryOptions:
+    from alo_actor.delivery import DeliveryOptions
+
+    try:
+        return DeliveryOptions(secret=secret or None)
+    except ValueError as exc:
+        raise CliError(f"--webhook-secret: {exc}") from None
+
+
+def _nexus(service: str, wait: float, token: str | None) -> NexusOptions:
+    from alo_actor.http import NexusOptions
+
+    try:
+        return NexusOptions(service=service, wait=wait, token=token or None)
+    except ValueError as exc:
+        raise CliError(f"--nexus-service/--nexus-wait: {exc}") from None
+
+
+def _open(
+    path: str,
+    durability: Durability,
+    hosts: list[str],
+    delivery: DeliveryOptions,
+    lease_seconds: float,
+) -> AloSystem:
+    from alo_actor._system import AloSystem
+
+    errors: tuple[type[Exception], ...] = (sqlite3.Error, ValueError)
+    if backend_of(path) == "postgresql":
+        import psycopg
+
+        errors = (*errors, psycopg.Error)
+    try:
+        return AloSystem.open(
+            path,
+            durability=durability,
+            allowed_callback_hosts=hosts,
+            delivery=delivery,
+            lease_seconds=lease_seconds,
+        )
+    except errors as exc:
+        raise CliError(f"cannot open the log {db_shown(path)}: {exc}") from None
+
+
+def _run_setup(setup: Callable[[AloSystem], Any], system: AloSystem, ref: str) -> None:
+    """Call the user's --app; what it raises ends the command in a line or two."""
+    try:
+        outcome = setup(system)
+        if inspect.isawaitable(outcome):
+            asyncio.run(_awaited(outcome))
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        system.close()
+        fail(
+            "serve",
+            f"--app {ref} raised {type(exc).__name__}: {exc}\n"
+            f"  at {where.filename}, line {where.lineno}, in {where.name}",
+            STARTUP_FAILURE,
+        )
+
+
+async def _awaited(outcome: Awaitable[Any]) -> None:
+    await outcome
+
+
+class _Serving(NamedTuple):
+    """How the HTTP side of ``alo serve`` runs (its options, checked)."""
+
+    host: str
+    port: int
+    token: str | None
+    max_wait: float
+    nexus: NexusOptions
+    expose_stack_traces: bool
+    header_timeout: float
+    access_log: bool
+    log_level: LogLevel
+    log_format: LogFormat
+
+
+def _run(system: AloSystem, serving: _Serving) -> bool:
+    """Serve until a signal; False if the server never started (the port was taken)."""
     import uvicorn
 
     from alo_actor.http import create_app
+    from alo_actor.http._protocol import header_timeout_protocol
 
-    setup = None if app_ref is None else load_setup(app_ref)
     asgi = create_app(
-        db,
-        token=token or None,
-        setup=setup,
-        allowed_callback_hosts=["loopback", *(allow_callback_host or [])],
-        durability=durability.value,
-        max_wait=max_wait,
+        lambda: system,
+        token=serving.token,
+        max_wait=serving.max_wait,
+        nexus=serving.nexus,
+        expose_stack_traces=serving.expose_stack_traces,
     )
     service = asgi.state.service
+    options: dict[str, Any] = {}
+    config_dict = log_config(serving.log_format.value, serving.log_level.value)
+    if config_dict is not None:
+        options["log_config"] = config_dict
     config = uvicorn.Config(
         asgi,
-        host=host,
-        port=port,
+        host=serving.host,
+        port=serving.port,
         lifespan="on",
-        access_log=access_log,
-        log_level=log_level,
+        access_log=serving.access_log,
+        log_level=serving.log_level.value,
+        http=header_timeout_protocol(serving.header_timeout),
         # Long polls end at once on shutdown, so this bounds only a stuck request.
         timeout_graceful_shutdown=30,
+        **options,
     )
     server = _server(config, on_exit=service.begin_shutdown)
-    server.run()
-    if not server.started:
-        raise typer.Exit(STARTUP_FAILURE)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's answer to a port it cannot bind (logged already)
+        return False
+    return bool(server.started)
 
 
 def _server(config: uvicorn.Config, on_exit: Callable[[], None]) -> uvicorn.Server:
@@ -157,14 +377,21 @@ def load_setup(ref: str) -> Callable[[AloSystem], Any]:
     except ImportError as exc:
         raise typer.BadParameter(
             f"cannot import {module_name!r}: {exc}", param_hint="--app"
-        ) from exc
+        ) from None
+    except Exception as exc:  # the module itself raised (a SyntaxError, a NameError...)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        raise typer.BadParameter(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc} "
+            f"(at {where.filename}, line {where.lineno})",
+            param_hint="--app",
+        ) from None
     for name in attribute.split("."):
         try:
             target = getattr(target, name)
-        except AttributeError as exc:
+        except AttributeError:
             raise typer.BadParameter(
                 f"{module_name!r} has no attribute {attribute!r}", param_hint="--app"
-            ) from exc
+            ) from None
     if not callable(target):
         raise typer.BadParameter(f"{ref!r} is not callable", param_hint="--app")
     setup: Callable[[AloSystem], Any] = target

@@ -31,6 +31,7 @@ import httpcore
 import httpx
 import standardwebhooks
 
+from alo_actor._stats import DeliveryStats
 from alo_actor.delivery._payload import Delivery, DeliveryOptions
 from alo_actor.delivery._transport import (
     CLOSE_TIMEOUT,
@@ -104,13 +105,19 @@ class Dispatcher:
         timers: Timers,
         on_final: Callable[[Delivery, bool, str], None],
         options: DeliveryOptions | None = None,
+        *,
+        keep: Callable[[Delivery], bool] | None = None,
     ) -> None:
         options = options or DeliveryOptions()
+        # Asked before each retry: False drops the delivery unreported (another process
+        # holds its ALO now, and delivers it from there).
+        self._keep = keep
         self._clock = clock
         self._timers = timers
         self._on_final = on_final
         self._options = options
         self._webhook = standardwebhooks.Webhook(options.secret) if options.secret else None
+        self.stats = DeliveryStats()  # counted on the loop thread
         # Shared with other threads, under the lock.
         self._lock = threading.Lock()
         self._closed = False
@@ -202,9 +209,12 @@ class Dispatcher:
 
     def _retry_due(self, job: _Job, done: Callable[[], None]) -> None:
         try:
+            keep = self._keep is None or self._keep(job.delivery)
             with self._lock:
                 self._backing_off -= 1
-                if not self._closed:
+                if not keep:
+                    self._pending -= 1
+                elif not self._closed:
                     self._enqueue(job)
         finally:
             done()
@@ -275,6 +285,8 @@ class Dispatcher:
             return
         job.attempts += 1
         verdict, reason = await self._post(job, connection)
+        if verdict != _DONE:
+            self.stats.failed_posts += 1
         if verdict == _DONE:
             self._final(job, True, reason)
         elif verdict == _GIVE_UP:
@@ -337,7 +349,12 @@ class Dispatcher:
         ) as error:
             return _RETRY, describe_error(error)
         except Exception as error:
-            log.exception("unexpected error delivering %r to %s", delivery.alo_id, delivery.url)
+            log.exception(
+                "unexpected error delivering %r to %s",
+                delivery.alo_id,
+                delivery.url,
+                extra={"alo_id": delivery.alo_id},
+            )
             return _RETRY, describe_error(error)
         if 200 <= status < 300:
             return _DONE, f"HTTP {status}"
@@ -349,19 +366,34 @@ class Dispatcher:
 
     def _give_up(self, job: _Job, reason: str) -> None:
         delivery = job.delivery
-        log.warning("gave up delivering %r to %s: %s", delivery.alo_id, delivery.url, reason)
+        log.warning(
+            "gave up delivering %r to %s: %s",
+            delivery.alo_id,
+            delivery.url,
+            reason,
+            extra={"alo_id": delivery.alo_id},
+        )
         self._final(job, False, reason)
 
     def _final(self, job: _Job, delivered: bool, reason: str) -> None:
         with self._lock:
             if self._closed:
                 return
+        if delivered:
+            self.stats.delivered += 1
+        else:
+            self.stats.abandoned += 1
         # Reported before it stops counting as in flight, so settle() never sees a
         # moment when the delivery is neither in flight nor in the supervisor's inbox.
         try:
             self._on_final(job.delivery, delivered, reason)
         except Exception:
-            log.exception("on_final failed for %r to %s", job.delivery.alo_id, job.delivery.url)
+            log.exception(
+                "on_final failed for %r to %s",
+                job.delivery.alo_id,
+                job.delivery.url,
+                extra={"alo_id": job.delivery.alo_id},
+            )
         with self._lock:
             self._pending -= 1
 

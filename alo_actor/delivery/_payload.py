@@ -3,18 +3,19 @@ and the delivery options."""
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import datetime
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 import standardwebhooks
+from standardwebhooks.webhooks import EmptyWebhookSecretError
 
-from alo_actor._model import AloInfo, Failure, Status
-
-if TYPE_CHECKING:
-    pass
+from alo_actor._model import AloInfo, Status
+from alo_actor._times import rfc3339, utc
+from alo_actor._wire import FailureJson, failure_json
 
 _NEXUS_STATE = {
     Status.COMPLETED: "succeeded",
@@ -59,7 +60,12 @@ class DeliveryOptions:
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if self.secret is not None:
-            standardwebhooks.Webhook(self.secret)  # fail at configuration, not per send
+            try:  # fail at configuration, not per send
+                standardwebhooks.Webhook(self.secret)
+            except (binascii.Error, EmptyWebhookSecretError) as exc:
+                raise ValueError(
+                    f"the webhook secret is not a Standard Webhooks secret (whsec_<base64>): {exc}"
+                ) from None
 
 
 class Delivery(NamedTuple):
@@ -73,27 +79,20 @@ class Delivery(NamedTuple):
     settled_at: float
 
 
-class _Body(msgspec.Struct, gc=False):
+class OutcomeBody(msgspec.Struct):
+    """The JSON body of a result-URL POST; ``failure`` in the HTTP API's Failure shape."""
+
     id: str
-    status: str
+    status: Status
     result: Any
-    failure: Failure | None
+    failure: FailureJson | None
     result_metadata: dict[str, str] | None
     metadata: dict[str, str]
-    created_at: datetime
-    settled_at: datetime
+    created_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    settled_at: Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 _encoder = msgspec.json.Encoder()
-
-
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _rfc3339(seconds: float) -> str:
-    # Exactly the form of the body's times (msgspec's: "Z", microseconds when not 0).
-    return _encoder.encode(_utc(seconds))[1:-1].decode()
 
 
 def webhook_id_for(alo_id: str, url: str) -> str:
@@ -108,22 +107,23 @@ def outcome_delivery(info: AloInfo, result: Any, url: str) -> Delivery:
     if info.settled_at is None or not info.status.terminal:
         raise ValueError(f"ALO {info.id!r} has no outcome yet ({info.status.value})")
     completed = info.status is Status.COMPLETED
-    body = _Body(
+    failure = info.failure if info.status in _FAILURE_STATUSES else None
+    body = OutcomeBody(
         id=info.id,
-        status=info.status.value,
+        status=info.status,
         result=result if completed else None,
-        failure=info.failure if info.status in _FAILURE_STATUSES else None,
+        failure=None if failure is None else failure_json(failure),
         result_metadata=info.result_metadata if completed else None,
         metadata=info.metadata,
-        created_at=_utc(info.created_at),
-        settled_at=_utc(info.settled_at),
+        created_at=utc(info.created_at),
+        settled_at=utc(info.settled_at),
     )
     headers = {
         "Content-Type": "application/json",
         "Nexus-Operation-Token": info.id,
         "Nexus-Operation-State": _NEXUS_STATE[info.status],
-        "Nexus-Operation-Start-Time": _rfc3339(info.created_at),
-        "Nexus-Operation-Close-Time": _rfc3339(info.settled_at),
+        "Nexus-Operation-Start-Time": rfc3339(info.created_at),
+        "Nexus-Operation-Close-Time": rfc3339(info.settled_at),
     }
     return Delivery(
         alo_id=info.id,

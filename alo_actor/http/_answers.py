@@ -6,7 +6,8 @@ that both give the same answer, from the same code, to the same request.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -19,7 +20,7 @@ from alo_actor._errors import (
 )
 from alo_actor._machine import AloState
 from alo_actor._model import AloInfo, Failure, Status
-from alo_actor._validate import MAX_PAYLOAD_BYTES
+from alo_actor._validate import MAX_NESTING, MAX_PAYLOAD_BYTES
 from alo_actor.http._durations import parse_duration
 from alo_actor.http._errors import ALO_STATUS, ServiceError
 from alo_actor.http._longpoll import PollInterrupted, wait_settled
@@ -27,10 +28,16 @@ from alo_actor.http._responses import JsonResponse
 from alo_actor.http._schemas import InfoBody, ResultBody, StartRequest, info_body
 from alo_actor.http._service import Service
 
+T = TypeVar("T")
 
-def info_response(info: AloInfo, status_code: int = 200) -> JsonResponse[InfoBody]:
+
+def info_response(
+    service: Service, info: AloInfo, status_code: int = 200
+) -> JsonResponse[InfoBody]:
     return JsonResponse(
-        info_body(info), status_code=status_code, headers={ALO_STATUS: info.status.value}
+        info_body(info, service.expose_stack_traces),
+        status_code=status_code,
+        headers={ALO_STATUS: info.status.value},
     )
 
 
@@ -48,22 +55,68 @@ def refuse_if_too_large(value: Any, what: str) -> None:
         )
 
 
+async def stored(
+    call: Callable[[Any], Awaitable[T]], value: Any, what: str, whole: Any = None
+) -> T:
+    """``call(value)``, for a command that stores a value from a JSON body.
+
+    If the engine refuses it: 413 if it (or ``whole``, what is stored around it) is
+    over the size limit; and a JSON integer beyond msgpack's 64 bits, which a JSON
+    reader in JavaScript takes as the nearest double, is taken so here too (one
+    retry), so that whether a number is stored does not depend on how it is written
+    (``1e21`` or ``1000000000000000000000``), as the OpenAPI document says.
+    """
+    try:
+        return await call(value)
+    except InvalidArgument:
+        refuse_if_too_large(value if whole is None else whole, what)
+        widened = _widened(value, MAX_NESTING)
+        if widened is _UNCHANGED:
+            raise
+    return await call(widened)
+
+
+_UNCHANGED: Any = object()
+_INT_RANGE = range(-(2**63), 2**64)
+
+
+def _widened(value: Any, room: int) -> Any:
+    """``value`` with integers outside 64 bits as floats; _UNCHANGED if it has none
+    (or nests deeper than ``room``, which the engine refuses anyway)."""
+    kind = type(value)
+    if kind is int:
+        return _UNCHANGED if value in _INT_RANGE else float(value)
+    if room < 0 or (kind is not list and kind is not dict):
+        return _UNCHANGED
+    items = value.items() if kind is dict else enumerate(value)
+    changed = {}
+    for key, item in items:
+        widened = _widened(item, room - 1)
+        if widened is not _UNCHANGED:
+            changed[key] = widened
+    if not changed:
+        return _UNCHANGED
+    if kind is dict:
+        return {**value, **changed}
+    return [changed.get(i, item) for i, item in enumerate(value)]
+
+
 async def start(service: Service, data: StartRequest) -> JsonResponse[InfoBody]:
     """``POST /v1/alos``: 201 with a Location when this call created the ALO, else 200."""
     timeout = None if data.timeout is None else parse_duration(data.timeout, "timeout")
-    try:
-        info = await service.system.aio.start(
+
+    def start_with(input: Any) -> Awaitable[AloInfo]:
+        return service.system.aio.start(
             data.id,
             data.operation,
-            data.input,
+            input,
             metadata=data.metadata,
             result_urls=data.result_urls,
             timeout=timeout,
         )
-    except InvalidArgument:
-        refuse_if_too_large(data.input, "input")
-        raise
-    response = info_response(info, 201 if info.created else 200)
+
+    info = await stored(start_with, data.input, "input")
+    response = info_response(service, info, 201 if info.created else 200)
     if info.created:
         response.headers["Location"] = f"/v1/alos/{quote(info.id, safe='')}"
     return response
@@ -88,7 +141,7 @@ async def result(service: Service, alo_id: str, wait: str | None) -> JsonRespons
     if info.status is not Status.COMPLETED:
         raise _unsuccessful(info.status, info.failure)
     # Settled, so immutable: this answers at once, with the result the info promised.
-    return _outcome(await aio.settled(alo_id))
+    return _outcome(await aio._settled(alo_id))
 
 
 def _not_settled(info: AloInfo, status_code: int, shutting_down: bool = False) -> ServiceError:

@@ -29,8 +29,12 @@ _DESCRIPTIONS = {
     409: "an ALO with this id exists with a different operation, input, metadata or URLs",
     412: "the ALO is not settled (running or paused) and no `wait` was asked for",
     413: "the request body is over 4 MiB, or an input or result over 2 MiB",
+    415: "a request body that is not `application/json` (or `+json`) in UTF-8",
     424: "the ALO failed, was cancelled or timed out: the body is its failure",
     500: "a failure inside the service",
+    503: "the log cannot be written now (the disk is full, the file is read-only, an I/O "
+    "error, its WAL file was deleted: the message says which) or the server is shutting "
+    "down; nothing was written, ask again later",
 }
 
 STATUS_HEADER = [
@@ -44,10 +48,10 @@ STATUS_HEADER = [
 
 
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """Failure bodies for ``codes``, plus the 401 and 500 any route may give."""
+    """Failure bodies for ``codes``, plus the 401, 415, 500 and 503 any route may give."""
     return {
         code: ResponseSpec(
             data_container=FailureBody, description=_DESCRIPTIONS[code], generate_examples=False
         )
-        for code in (*codes, 401, 500)
+        for code in sorted({*codes, 401, 415, 500, 503})
     }

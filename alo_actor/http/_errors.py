@@ -19,6 +19,7 @@ from alo_actor._errors import (
     OperationFailed,
     OperationTimedOut,
     SystemClosed,
+    Unavailable,
 )
 from alo_actor._model import Status
 from alo_actor.http._responses import JsonResponse
@@ -68,18 +69,20 @@ _ALO_ERROR_STATUS: tuple[tuple[type[AloError], int], ...] = (
     (InvalidArgument, 400),
     (OperationFailed, 424),
     (SystemClosed, 503),
+    (Unavailable, 503),
 )
 
 
-def _alo_error(_: Request[Any, Any, Any], exc: AloError) -> JsonResponse[FailureBody]:
+def _alo_error(request: Request[Any, Any, Any], exc: AloError) -> JsonResponse[FailureBody]:
     if isinstance(exc, OperationFailed):
+        stack_traces: bool = request.app.state.service.expose_stack_traces
         return failure_response(
-            failure_body(exc.failure), 424, {ALO_STATUS: status_of_failure(exc).value}
+            failure_body(exc.failure, stack_traces), 424, {ALO_STATUS: status_of_failure(exc).value}
         )
     for kind, status_code in _ALO_ERROR_STATUS:
         if isinstance(exc, kind):
             return failure_response(error_body(str(exc), kind.__name__), status_code)
-    return _internal_error(_, exc)
+    return _internal_error(request, exc)
 
 
 def _service_error(_: Request[Any, Any, Any], exc: ServiceError) -> JsonResponse[FailureBody]:

@@ -15,11 +15,12 @@ from eventlog import RecordedEvent
 _TIME_FIELDS = frozenset({"deadline", "retry_at"})
 
 
-def event_bodies(records: list[RecordedEvent]) -> list[EventBody]:
-    return [_event_body(record) for record in records]
+def event_bodies(records: list[RecordedEvent], stack_traces: bool) -> list[EventBody]:
+    """The events as answered; failures without their stack traces unless asked."""
+    return [_event_body(record, stack_traces) for record in records]
 
 
-def _event_body(record: RecordedEvent) -> EventBody:
+def _event_body(record: RecordedEvent, stack_traces: bool) -> EventBody:
     try:
         event = CODEC.decode_recorded(record)
     except msgspec.MsgspecError:
@@ -33,7 +34,7 @@ def _event_body(record: RecordedEvent) -> EventBody:
             data={},
         )
     data = {
-        name: _json_value(name, getattr(event, name))
+        name: _json_value(name, getattr(event, name), stack_traces)
         for name in event.__struct_fields__
         if name != "at"
     }
@@ -46,11 +47,11 @@ def _event_body(record: RecordedEvent) -> EventBody:
     )
 
 
-def _json_value(name: str, value: Any) -> Any:
+def _json_value(name: str, value: Any, stack_traces: bool) -> Any:
     if isinstance(value, msgspec.Raw):
         return msgspec.msgpack.decode(value)
     if isinstance(value, Failure):
-        return failure_body(value)
+        return failure_body(value, stack_traces)
     if name in _TIME_FIELDS and isinstance(value, float):
         return rfc3339(value)
     return value

@@ -8,9 +8,10 @@ of the two handlers carries a route middleware, ``start_lane`` or ``result_lane`
 that answers a well-formed request itself: the same msgspec decoding, the same
 ``_answers`` code, the same bytes sent.
 
-It runs after everything in front of a handler: routing, the host check, the bearer
-token, and Litestar's exception middleware, which answers whatever the lane raises
-exactly as it answers the handler's errors. Anything the lane is not sure of goes on
+It runs after everything in front of a handler: the bearer token (before routing),
+routing, the check that a body is JSON (415, ``_media``), and Litestar's exception
+middleware, which answers whatever the lane raises exactly as it answers the
+handler's errors. Anything the lane is not sure of goes on
 to the handler, which then answers as it always has: a body with no Content-Length,
 announced or grown over the limit, that does not decode, or that msgspec refuses
 (with its message naming the field); an id outside the length limits; a query string
@@ -21,10 +22,16 @@ and the lane answers only requests the handler would have accepted
 The lane skips what these two handlers do not have: guards, before/after-request
 hooks, DTOs, dependencies. Give either handler one of those and its lane must do
 the same, or go.
+
+At DEBUG, the ``alo_actor.http.lane`` logger says, before any answer is sent, which
+way each request went: ``answered`` here (its errors too, which the exception
+middleware turns into the answer) or ``passed`` to the handler; the tests check
+that the lane answers what it should.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 import msgspec
@@ -39,6 +46,17 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 _json = msgspec.json.Decoder()
 _WAIT = re.compile(rb"wait=([0-9A-Za-z.]{1,32})")
+_log = logging.getLogger("alo_actor.http.lane")
+
+
+def _passed(scope: Scope) -> None:
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("passed %s %s", scope.get("method"), scope["path"])
+
+
+def _answered(scope: Scope) -> None:
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("answered %s %s", scope.get("method"), scope["path"])
 
 
 def _service(scope: Scope) -> Service:
@@ -101,13 +119,16 @@ def start_lane(app: ASGIApp) -> ASGIApp:
     async def lane(scope: Scope, receive: Receive, send: Send) -> None:
         length = _content_length(scope)
         if not length or length > MAX_BODY_BYTES:
+            _passed(scope)
             await app(scope, receive, send)
             return
         messages, body = await _read_body(receive, MAX_BODY_BYTES)
         data = None if body is None else _decode_start(body)
         if data is None:
+            _passed(scope)
             await app(scope, _replay(messages, receive), send)
             return
+        _answered(scope)
         response = await answers.start(_service(scope), data)
         await response.asgi_response()(scope, receive, send)
 
@@ -121,8 +142,10 @@ def result_lane(app: ASGIApp) -> ASGIApp:
         alo_id = scope["path_params"].get("alo_id")
         wait = _WAIT.fullmatch(scope["query_string"])
         if wait is None or not isinstance(alo_id, str) or not 0 < len(alo_id) <= MAX_ID_LENGTH:
+            _passed(scope)
             await app(scope, receive, send)
             return
+        _answered(scope)
         response = await answers.result(_service(scope), alo_id, wait.group(1).decode())
         await response.asgi_response()(scope, receive, send)
 

@@ -53,7 +53,8 @@ async def list_alos(
             metadata[key] = value
         elif name not in _LIST_PARAMETERS:
             raise InvalidArgument(f"unknown query parameter {name!r}")
-    page = await service_of(request).system.aio.list(
+    service = service_of(request)
+    page = await service.system.aio.list(
         status,
         operation=operation,
         metadata=metadata,
@@ -63,5 +64,8 @@ async def list_alos(
         cursor=cursor,
     )
     return JsonResponse(
-        ListBody(alos=[info_body(info) for info in page.items], next_cursor=page.next_cursor)
+        ListBody(
+            alos=[info_body(info, service.expose_stack_traces) for info in page.items],
+            next_cursor=page.next_cursor,
+        )
     )

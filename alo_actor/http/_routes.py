@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import msgspec
 from litestar import get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.types import ControllerRouterHandler
 
-from alo_actor._errors import InvalidArgument, NotFound
+from alo_actor._errors import NotFound
 from alo_actor.http import _answers as answers
-from alo_actor.http._answers import info_response, refuse_if_too_large
+from alo_actor.http._answers import info_response, stored
+from alo_actor.http._changes import stream_changes
 from alo_actor.http._docs import STATUS_HEADER, AloId, error_responses
-from alo_actor.http._errors import ALO_STATUS
+from alo_actor.http._errors import ALO_STATUS, ServiceError
 from alo_actor.http._history import event_bodies
 from alo_actor.http._hotpath import result_lane, start_lane
 from alo_actor.http._listing import list_alos
@@ -57,7 +59,8 @@ async def start_alo(request: AnyRequest, data: StartRequest) -> JsonResponse[Inf
     responses=error_responses(400, 404),
 )
 async def get_info(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody]:
-    return info_response(await service_of(request).system.aio.get_info(alo_id))
+    service = service_of(request)
+    return info_response(service, await service.system.aio.get_info(alo_id))
 
 
 @get(
@@ -88,10 +91,14 @@ async def get_result(
     responses=error_responses(400, 404),
 )
 async def get_events(request: AnyRequest, alo_id: AloId) -> JsonResponse[EventsBody]:
-    system = service_of(request).system
+    service = service_of(request)
+    system = service.system
     info = await system.aio.get_info(alo_id)
+    stack_traces = service.expose_stack_traces
     # A read of committed rows: in a worker thread, so the loop never waits on SQLite.
-    events = await asyncio.to_thread(lambda: event_bodies(system.log.read_stream(alo_id)))
+    events = await asyncio.to_thread(
+        lambda: event_bodies(system.log.read_stream(alo_id), stack_traces)
+    )
     if not events:
         raise NotFound(f"no ALO has id {alo_id!r}")
     return JsonResponse(
@@ -112,13 +119,12 @@ async def get_events(request: AnyRequest, alo_id: AloId) -> JsonResponse[EventsB
 async def complete_alo(
     request: AnyRequest, alo_id: AloId, data: CompleteRequest
 ) -> JsonResponse[InfoBody]:
-    aio = service_of(request).system.aio
-    try:
-        info = await aio.complete(alo_id, data.result, data.result_metadata)
-    except InvalidArgument:
-        refuse_if_too_large(data.result, "result")
-        raise
-    return info_response(info)
+    service = service_of(request)
+    aio = service.system.aio
+    info = await stored(
+        lambda result: aio.complete(alo_id, result, data.result_metadata), data.result, "result"
+    )
+    return info_response(service, info)
 
 
 @post(
@@ -129,13 +135,16 @@ async def complete_alo(
     responses=error_responses(400, 404, 413),
 )
 async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> JsonResponse[InfoBody]:
+    service = service_of(request)
+    aio = service.system.aio
     failure = data.failure()
-    try:
-        info = await service_of(request).system.aio.fail(alo_id, failure)
-    except InvalidArgument:
-        refuse_if_too_large(failure, "failure")
-        raise
-    return info_response(info)
+    info = await stored(
+        lambda details: aio.fail(alo_id, msgspec.structs.replace(failure, details=details)),
+        failure.details,
+        "failure",
+        whole=failure,
+    )
+    return info_response(service, info)
 
 
 @post(
@@ -148,8 +157,9 @@ async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> Jso
 async def cancel_alo(
     request: AnyRequest, alo_id: AloId, data: CancelRequest | None = None
 ) -> JsonResponse[InfoBody]:
+    service = service_of(request)
     reason = None if data is None else data.reason
-    return info_response(await service_of(request).system.aio.cancel(alo_id, reason))
+    return info_response(service, await service.system.aio.cancel(alo_id, reason))
 
 
 @post(
@@ -160,7 +170,8 @@ async def cancel_alo(
     responses=error_responses(400, 404),
 )
 async def pause_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody]:
-    return info_response(await service_of(request).system.aio.pause(alo_id))
+    service = service_of(request)
+    return info_response(service, await service.system.aio.pause(alo_id))
 
 
 @post(
@@ -171,7 +182,8 @@ async def pause_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody
     responses=error_responses(400, 404),
 )
 async def resume_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBody]:
-    return info_response(await service_of(request).system.aio.resume(alo_id))
+    service = service_of(request)
+    return info_response(service, await service.system.aio.resume(alo_id))
 
 
 @get(
@@ -182,6 +194,22 @@ async def resume_alo(request: AnyRequest, alo_id: AloId) -> JsonResponse[InfoBod
 )
 async def healthz() -> JsonResponse[HealthBody]:
     return JsonResponse(HealthBody())
+
+
+@get(
+    "/readyz",
+    summary="Readiness: whether the log takes writes (open even when a token is required)",
+    description="503, with a Failure naming the cause, while the log cannot be written "
+    "(the disk is full, the file is read-only, an I/O error, its WAL file was deleted) "
+    "or the server is shutting down; reads may still be served.",
+    responses={code: error_responses()[code] for code in (500, 503)},
+    security=[{}],
+)
+async def readyz(request: AnyRequest) -> JsonResponse[HealthBody]:
+    reason = await service_of(request).unwritable()
+    if reason is not None:
+        raise ServiceError(503, "Unavailable", reason)
+    return JsonResponse(HealthBody(status="ready"))
 
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -195,5 +223,7 @@ ROUTES: list[ControllerRouterHandler] = [
     cancel_alo,
     pause_alo,
     resume_alo,
+    stream_changes,
     healthz,
+    readyz,
 ]

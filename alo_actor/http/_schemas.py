@@ -140,12 +140,14 @@ def rfc3339(t: float) -> datetime:
         return _LATEST if t > 0 else _EARLIEST
 
 
-def failure_body(failure: Failure) -> FailureBody:
+def failure_body(failure: Failure, stack_traces: bool) -> FailureBody:
+    """The Failure as answered; without its stack trace unless ``stack_traces`` (a
+    handler's traceback shows the server's files: ``alo serve --expose-stack-traces``)."""
     return FailureBody(
         message=failure.message,
         metadata={"type": failure.type},
         details=failure.details,
-        stack_trace=failure.stack_trace,
+        stack_trace=failure.stack_trace if stack_traces else None,
     )
 
 
@@ -154,7 +156,7 @@ def error_body(message: str, type: str, details: Any = None) -> FailureBody:
     return FailureBody(message=message, metadata={"type": type}, details=details)
 
 
-def info_body(info: AloInfo) -> InfoBody:
+def info_body(info: AloInfo, stack_traces: bool) -> InfoBody:
     settled_at = info.settled_at
     deadline = info.deadline
     failure = info.failure
@@ -168,6 +170,6 @@ def info_body(info: AloInfo) -> InfoBody:
         created_at=rfc3339(info.created_at),
         settled_at=None if settled_at is None else rfc3339(settled_at),
         deadline=None if deadline is None else rfc3339(deadline),
-        failure=None if failure is None else failure_body(failure),
+        failure=None if failure is None else failure_body(failure, stack_traces),
         result_metadata=info.result_metadata,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from litestar import Request
 from alo_actor._system import AloSystem
 
 AnyRequest = Request[Any, Any, Any]
+
+logger = logging.getLogger("alo_actor.http")
 
 
 class Service:
@@ -28,10 +31,12 @@ class Service:
         *,
         setup: Callable[[AloSystem], Any] | None = None,
         max_wait: float = 60.0,
+        expose_stack_traces: bool = False,
     ) -> None:
         self._open_system = open_system
         self._setup = setup
         self.max_wait = max_wait
+        self.expose_stack_traces = expose_stack_traces
         self._system: AloSystem | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._polls: set[asyncio.Task[Any]] = set()
@@ -58,6 +63,11 @@ class Service:
             await asyncio.to_thread(system.close)
             raise
         self._system = system
+        # A file that cannot be written (opened read-only, say) is told at once, and
+        # /readyz says so before any client's write fails on it.
+        fault = await asyncio.to_thread(system.log.probe)
+        if fault is not None:
+            logger.warning("%s: reads are answered, writes get 503", fault)
 
     async def close(self) -> None:
         """End the remaining long polls, then close the system (idempotent)."""
@@ -65,6 +75,19 @@ class Service:
         system, self._system = self._system, None
         if system is not None:
             await asyncio.to_thread(system.close)
+
+    async def unwritable(self) -> str | None:
+        """Why the service cannot take writes now (its log cannot be written, or it is
+        shutting down), or None. A log that failed a write is tried again here (a
+        write that means nothing), so readiness returns once the cause is gone even
+        while no client writes."""
+        if self.stopping:
+            return "the server is shutting down"
+        log = self.system.log
+        fault = log.unwritable
+        if fault is not None:
+            fault = await asyncio.to_thread(log.probe)
+        return None if fault is None else str(fault)
 
     def begin_shutdown(self) -> None:
         """Make every long poll answer now; safe to call from any thread or a signal handler."""
@@ -87,6 +110,11 @@ class Service:
             return False
         self._polls.add(task)
         return True
+
+    @property
+    def open_polls(self) -> int:
+        """Long polls waiting now (for metrics)."""
+        return len(self._polls)
 
     def untrack_poll(self, task: asyncio.Task[Any]) -> None:
         self._polls.discard(task)

@@ -3,14 +3,25 @@ copy it.
 
 Every tool opens the log read-only (``eventlog.LogReader``) and never writes to it
 (``copy_log`` writes only its new destination). A source is a path, a PostgreSQL URL
-or a ``LogReader`` the caller owns. The ``alo log`` command is a
-thin face over these functions.
+or a ``LogReader`` the caller owns; every tool that reads one raises
+``eventlog.SchemaError`` for a log that is not an event log this version reads, and
+``eventlog.CorruptLog`` for one that cannot be read. The ``alo log`` command is a thin
+face over these functions.
 """
 
 from __future__ import annotations
 
 from alo_actor.logtools._copy import CopyMismatch, CopyReport, copy_log
-from alo_actor.logtools._decode import event_fields, format_time, shorten, state_fields, to_json
+from alo_actor.logtools._decode import (
+    TIME_FIELDS,
+    event_fields,
+    format_time,
+    json_times,
+    record_json,
+    shorten,
+    state_fields,
+    to_json,
+)
 from alo_actor.logtools._errors import BadPoint, InconsistentLog, LogToolsError, UnknownAlo
 from alo_actor.logtools._export import ExportCount, event_record, export, follow, write_jsonl
 from alo_actor.logtools._plot import MAX_ALOS, Lifetime, Lifetimes, lifetimes, plot_lifetimes
@@ -44,6 +55,7 @@ __all__ = [
     "ALLOWED_AFTER_TERMINAL",
     "INVARIANTS",
     "MAX_ALOS",
+    "TIME_FIELDS",
     "BadPoint",
     "CopyMismatch",
     "CopyReport",
@@ -66,10 +78,12 @@ __all__ = [
     "export",
     "follow",
     "format_time",
+    "json_times",
     "lifetimes",
     "opened",
     "parse_at",
     "plot_lifetimes",
+    "record_json",
     "render_record",
     "render_state",
     "render_state_detail",

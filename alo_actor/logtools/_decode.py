@@ -16,6 +16,7 @@ from msgspec.structs import astuple
 
 from alo_actor._events import EVENT_TYPES, AloEvent
 from alo_actor._machine import AloState
+from alo_actor._times import rfc3339
 
 SHORT_TEXT = 120
 SHORT_ITEMS = 20
@@ -158,3 +159,41 @@ def format_time(at: float | None) -> str:
     except (OverflowError, OSError, ValueError):
         return repr(at)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# Fields of events, states, records and summaries that hold a clock reading.
+TIME_FIELDS = frozenset(
+    {
+        "at",
+        "recorded_at",
+        "created_at",
+        "settled_at",
+        "deadline",
+        "retry_at",
+        "first_at",
+        "last_at",
+        "first_recorded_at",
+        "last_recorded_at",
+    }
+)
+
+
+def json_times(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with its clock readings as RFC 3339 text, for JSON output (the time
+    rule of ``alo_actor._times``). Only this level's keys, by name: what a payload
+    (``input``, ``result``) holds is the user's and is left as it is."""
+    return {
+        name: rfc3339(value)
+        if name in TIME_FIELDS and (type(value) is float or type(value) is int)
+        else value
+        for name, value in fields.items()
+    }
+
+
+def record_json(record: dict[str, Any]) -> dict[str, Any]:
+    """An event record (``event_record``) as JSON output shows it: times in RFC 3339."""
+    shown = json_times(record)
+    data = record.get("data")
+    if isinstance(data, dict):
+        shown["data"] = json_times(data)
+    return shown

@@ -9,7 +9,7 @@ from typing import IO, Any
 import msgspec
 
 from alo_actor._events import CODEC
-from alo_actor.logtools._decode import event_fields, to_json
+from alo_actor.logtools._decode import event_fields, record_json, to_json
 from alo_actor.logtools._source import LogSource, opened
 from eventlog import RecordedEvent
 
@@ -39,7 +39,8 @@ def event_record(stored: RecordedEvent) -> dict[str, Any]:
 def export(
     source: LogSource, from_position: int = 0, until_position: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Every event after ``from_position`` (up to ``until_position``) as a record."""
+    """Every event after ``from_position`` (up to ``until_position``) as a record
+    (``event_record``); raises SchemaError or CorruptLog for an unreadable source."""
     with opened(source) as reader:
         for chunk in reader.read_chunks(from_position, until_position=until_position):
             for stored in chunk:
@@ -59,10 +60,12 @@ def write_jsonl(
     from_position: int = 0,
     until_position: int | None = None,
 ) -> ExportCount:
-    """Write the events to ``out`` as JSON Lines, one record (``event_record``) a line."""
+    """Write the events to ``out`` as JSON Lines, one record (``event_record``) a line,
+    times in RFC 3339; returns the counts. Raises SchemaError or CorruptLog for an
+    unreadable source."""
     events = undecodable = 0
     for record in export(source, from_position, until_position):
-        out.write(to_json(record) + b"\n")
+        out.write(to_json(record_json(record)) + b"\n")
         events += 1
         undecodable += "error" in record
     return ExportCount(events, undecodable)
@@ -76,7 +79,8 @@ def follow(
     stop: threading.Event | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records of the events after ``from_position``, then of each event appended later,
-    by this or any other process, until ``stop`` is set (polling the file)."""
+    by this or any other process, until ``stop`` is set (polling the file). Raises
+    SchemaError or CorruptLog for an unreadable source."""
     with opened(source) as reader:
         for stored in reader.tail(from_position, poll_interval=poll_interval, stop=stop):
             yield event_record(stored)

@@ -46,7 +46,8 @@ class Lifetimes(NamedTuple):
 
 
 def lifetimes(source: LogSource, max_alos: int = MAX_ALOS, seed: int = 0) -> Lifetimes:
-    """At most ``max_alos`` ALOs drawn uniformly (a reservoir: one pass, bounded memory)."""
+    """At most ``max_alos`` ALOs drawn uniformly (a reservoir: one pass, bounded memory);
+    raises SchemaError or CorruptLog for an unreadable source."""
     rng = random.Random(seed)
     sample: list[Lifetime] = []
     totals: Counter[Status] = Counter()
@@ -77,6 +78,8 @@ def plot_lifetimes(
     log's last event while still open, coloured by outcome; ALOs are stacked in
     creation order. Big logs are drawn from a uniform sample of ``max_alos``.
     The figure is built without pyplot, so no global backend is chosen or changed.
+    Raises SchemaError or CorruptLog for an unreadable source, OSError if ``out``
+    cannot be written.
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D

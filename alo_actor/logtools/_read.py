@@ -44,7 +44,8 @@ class Timeline(msgspec.Struct, frozen=True):
 def timeline(source: LogSource, alo_id: str) -> Timeline:
     """Every event of one ALO, decoded, with its folded state.
 
-    Raises ``UnknownAlo`` when the log holds no event of ``alo_id``.
+    Raises ``UnknownAlo`` when the log holds no event of ``alo_id``, SchemaError or
+    CorruptLog for an unreadable source.
     """
     with opened(source) as reader:
         recorded = reader.read_stream(alo_id)
@@ -108,7 +109,8 @@ class LogSummary(msgspec.Struct, frozen=True):
 
 
 def summarize(source: LogSource) -> LogSummary:
-    """Counts by status and operation, and the log's span, from one replay of the log."""
+    """Counts by status and operation, and the log's span, from one replay of the log;
+    raises what ``replay`` raises."""
     with opened(source) as reader:
         last = reader.last_position()
         first = reader.first_position()

@@ -6,11 +6,9 @@ from typing import Any
 
 from alo_actor._machine import AloState
 from alo_actor._model import Status
-from alo_actor.logtools._decode import format_time, shorten, state_fields, to_json
+from alo_actor.logtools._decode import TIME_FIELDS, format_time, shorten, state_fields, to_json
 from alo_actor.logtools._read import LogSummary, Timeline
 from alo_actor.logtools._verify import Violation
-
-_TIME_FIELDS = frozenset({"at", "created_at", "settled_at", "deadline", "retry_at"})
 
 
 def value_text(value: Any, short: bool = True) -> str:
@@ -19,7 +17,7 @@ def value_text(value: Any, short: bool = True) -> str:
 
 
 def _field_text(name: str, value: Any, short: bool) -> str:
-    if name in _TIME_FIELDS and isinstance(value, float):
+    if name in TIME_FIELDS and isinstance(value, float):
         return format_time(value)
     return value_text(value, short)
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 from collections.abc import Iterator
 
 import msgspec
 
+from alo_actor._errors import InvalidArgument
 from alo_actor._events import CODEC, Started
 from alo_actor._machine import AloState, evolve
+from alo_actor._times import parse_time
 from alo_actor.logtools._decode import decode_event
 from alo_actor.logtools._errors import BadPoint, InconsistentLog, UnknownAlo
 from alo_actor.logtools._source import LogSource, opened
@@ -18,30 +19,35 @@ from eventlog import LogReader
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
+_EXPONENT = re.compile(r"[+-]?\d+[eE][+-]?\d+")
 
 
 def parse_at(text: str) -> int | float:
     """A replay point from the command line: a position (``int``) or a time (``float``).
 
-    A bare integer is a position; a number with a decimal point, or an RFC 3339
-    timestamp with a UTC offset (``2025-01-31T12:00:00Z``), is a time on the
-    clock that stamped the events' ``at``.
+    A bare integer is a position; a number with a decimal point, an RFC 3339 time
+    with its offset (``2025-01-31T12:00:00Z``) or an age such as ``1h`` (that long
+    before now) is a time on the clock that stamped the events' ``at``. Raises
+    ``BadPoint`` for anything else.
     """
     text = text.strip()
     if _INTEGER.fullmatch(text):
         return int(text)
     if _DECIMAL.fullmatch(text):
         return float(text)
+    if _EXPONENT.fullmatch(text):  # 1e9: a position or a time? Neither, to be safe.
+        raise BadPoint(f"--at {text!r}: write a position as digits, a time with a decimal point")
     try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
+        # "As it was at" includes that instant: no listing bound's slack.
+        return parse_time(text, "--at", slack=0.0)
+    except InvalidArgument as exc:
+        if "offset" in str(exc):  # a time without its zone: that, not "neither"
+            raise BadPoint(str(exc)) from None
         raise BadPoint(
             f"--at {text!r} is neither a position (an integer) nor a time "
-            "(seconds with a decimal point, or RFC 3339 like 2025-01-31T12:00:00Z)"
+            "(seconds with a decimal point, RFC 3339 like 2025-01-31T12:00:00Z, "
+            "or an age such as 1h)"
         ) from None
-    if moment.tzinfo is None:
-        raise BadPoint(f"--at {text!r} has no UTC offset; add one, e.g. 'Z' or '+02:00'")
-    return moment.timestamp()
 
 
 def _cut(reader: LogReader, at: int | float | None) -> tuple[int, float]:
@@ -70,7 +76,8 @@ def replay(source: LogSource, at: int | float | None = None) -> Iterator[AloStat
     result URLs) is folded; the open ones follow at the end, in creation order.
 
     Raises ``BadPoint`` for a position outside the log, ``InconsistentLog`` for an
-    event that cannot be folded (``verify`` explains those).
+    event that cannot be folded (``verify`` explains those), SchemaError or
+    CorruptLog for an unreadable source.
     """
     with opened(source) as reader:
         yield from _replay(reader, at)
@@ -138,7 +145,8 @@ def _replay(reader: LogReader, at: int | float | None) -> Iterator[AloState]:
 def replay_alo(source: LogSource, alo_id: str, at: int | float | None = None) -> AloState | None:
     """One ALO's state at ``at`` (see ``replay``); ``None`` if it did not exist yet.
 
-    Raises ``UnknownAlo`` when the log holds no event of ``alo_id`` at all.
+    Raises ``UnknownAlo`` when the log holds no event of ``alo_id`` at all, and what
+    ``replay`` raises.
     """
     with opened(source) as reader:
         until, latest = _cut(reader, at)

@@ -14,7 +14,8 @@ LogSource: TypeAlias = "str | os.PathLike[str] | LogReader"
 
 @contextmanager
 def opened(source: LogSource) -> Iterator[LogReader]:
-    """A reader on ``source``, closed on exit only if it was opened here."""
+    """A reader on ``source``, closed on exit only if it was opened here; raises
+    SchemaError or CorruptLog for a path that is not a readable log."""
     if isinstance(source, LogReader):
         yield source
         return

@@ -1,4 +1,11 @@
-"""The verifier: every invariant of semantics §4, checked over a whole log in one pass."""
+"""The verifier: every invariant of semantics §4, checked over a whole log in one pass.
+
+Besides those, each event must be one the state machine could have made: the scan
+folds every ALO's events with the machine's own ``evolve`` and asks
+``transition_fault`` of each (``possible-transition``), so a log the engine could
+not have written fails even where every §4 invariant holds (an attempt started
+twice, a resume of a running ALO, a delivery to a URL it never had).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from operator import attrgetter
 from typing import TypeAlias
 
 import msgspec
+from msgspec.structs import replace
 
 from alo_actor._events import (
     DELIVERY_EVENTS,
@@ -16,6 +24,7 @@ from alo_actor._events import (
     Started,
     TimedOut,
 )
+from alo_actor._machine import AloState, evolve, transition_fault
 from alo_actor.logtools._decode import decode_event
 from alo_actor.logtools._source import LogSource, opened
 from eventlog import LogReader, RecordedEvent
@@ -31,6 +40,7 @@ SETTLED_BY_DEADLINE = "settled-by-deadline"
 TIMED_OUT_AT_DEADLINE = "timed-out-at-deadline"
 DECODES = "decodes"
 STARTED_ID = "started-id"
+POSSIBLE_TRANSITION = "possible-transition"
 INVARIANTS: tuple[str, ...] = (
     UNIQUE_ID,
     GAPLESS_VERSIONS,
@@ -42,6 +52,7 @@ INVARIANTS: tuple[str, ...] = (
     TIMED_OUT_AT_DEADLINE,
     DECODES,
     STARTED_ID,
+    POSSIBLE_TRANSITION,
 )
 
 ALLOWED_AFTER_TERMINAL: frozenset[str] = frozenset(t.__name__ for t in DELIVERY_EVENTS)
@@ -51,10 +62,14 @@ records (semantics §4)."""
 _TERMINAL = frozenset(TERMINAL_EVENT_NAMES)
 _STARTED = Started.__name__
 
-# All the verifier keeps of an open ALO:
-# (last version, created, created_at, deadline, has result URLs).
-_Open: TypeAlias = tuple[int, bool, float | None, float | None, bool]
-_NEW: _Open = (0, False, None, None, False)
+# All the verifier keeps of an open ALO: (last version, created, created_at, deadline,
+# has result URLs, the state its events fold to). The state is None until a Started
+# decodes, and from the first event that does not decode on: the fold stops there.
+_Open: TypeAlias = tuple[int, bool, float | None, float | None, bool, AloState | None]
+_NEW: _Open = (0, False, None, None, False, None)
+# The payloads are no part of any check: the states kept drop them (a Started's input,
+# a settled state's result), which would otherwise keep every event's bytes alive.
+_NO_PAYLOAD = msgspec.Raw(b"")
 
 
 class Violation(msgspec.Struct, frozen=True, gc=False):
@@ -71,14 +86,16 @@ class Verification:
 
     The log is read in chunks up to the position it ends at when the pass begins.
     Memory is O(ALOs that the log still has events for at the point reached): a
-    small tuple per open ALO, dropped when it settles, or, for one with result
-    URLs, once its last delivery record is read (the log is asked where that
-    is). No set of ids is kept: the log's unique (stream, version) index makes
-    each stream's version 1, its creation, unique; a stream met again after it
-    was dropped is looked up in SQL (only a broken log does that); and a file
-    whose index was removed is searched for duplicates with one SQL query.
+    small tuple and the folded state (without its input or result) per open ALO,
+    dropped when it settles, or, for one with result URLs, once its last delivery
+    record is read (the log is asked where that is). No set of ids is kept: the
+    log's unique (stream, version) index makes each stream's version 1, its
+    creation, unique; a stream met again after it was dropped is looked up in SQL
+    (only a broken log does that); and a file whose index was removed is searched
+    for duplicates with one SQL query.
 
     After the iteration, ``events``, ``alos`` and ``violations`` hold the counts.
+    Iterating raises SchemaError or CorruptLog for an unreadable source.
     """
 
     def __init__(self, source: LogSource) -> None:
@@ -111,8 +128,9 @@ class _Scan:
         self.until = until
         self.skip = skip
         self.open: dict[str, _Open] = {}
-        # Settled ALOs with result URLs: (last version, position of the terminal event).
-        self.settled: dict[str, tuple[int, int]] = {}
+        # Settled ALOs with result URLs: (last version, position of the terminal event,
+        # folded state or None).
+        self.settled: dict[str, tuple[int, int, AloState | None]] = {}
         # Where the last event of each of those is, once asked.
         self.finals: dict[str, int] = {}
         self.out: list[Violation] = []
@@ -161,12 +179,15 @@ class _Scan:
         if state is None:
             settled = self.settled.get(stream_id)
             if settled is not None:
-                self.after_terminal(position, stream_id, version, name, settled)
+                folded = settled[2]
+                self.after_terminal(position, stream_id, version, name, settled[:2])
+                if name in ALLOWED_AFTER_TERMINAL:
+                    folded = self.transition(position, stream_id, folded, event)
                 final = self.finals.get(stream_id)
                 if final is not None and position >= final:
                     del self.settled[stream_id], self.finals[stream_id]
                 else:
-                    self.settled[stream_id] = (version, settled[1])
+                    self.settled[stream_id] = (version, settled[1], folded)
                 return
             if name == _STARTED and version == 1:
                 state = _NEW
@@ -174,7 +195,7 @@ class _Scan:
                 state = self.unseen(position, stream_id, version, name)
                 if state is None:
                     return
-        last_version, created, created_at, deadline, has_urls = state
+        last_version, created, created_at, deadline, has_urls, folded = state
         if version != last_version + 1:
             self.flag(
                 position,
@@ -196,6 +217,7 @@ class _Scan:
                 if isinstance(event, Started):
                     created_at, deadline = event.at, event.deadline
                     has_urls = bool(event.result_urls)
+                    folded = evolve(None, replace(event, input=_NO_PAYLOAD))
                     if event.id != stream_id:
                         self.flag(
                             position,
@@ -203,16 +225,32 @@ class _Scan:
                             STARTED_ID,
                             f"Started names id {event.id!r}, not its stream's",
                         )
-        elif name in _TERMINAL:
-            # Not held when the stream's first event settles it (creation-first).
-            self.open.pop(stream_id, None)
-            if event is not None and created_at is not None:
-                self.check_settlement(position, stream_id, event, created_at, deadline)
-            if has_urls:
-                self.settled[stream_id] = (version, position)
-                owed.append(stream_id)
-            return
-        self.open[stream_id] = (version, created, created_at, deadline, has_urls)
+        else:
+            folded = self.transition(position, stream_id, folded, event)
+            if name in _TERMINAL:
+                # Not held when the stream's first event settles it (creation-first).
+                self.open.pop(stream_id, None)
+                if event is not None and created_at is not None:
+                    self.check_settlement(position, stream_id, event, created_at, deadline)
+                if has_urls:
+                    if folded is not None and folded.result is not None:
+                        folded = replace(folded, result=None)  # kept a while: keep it small
+                    self.settled[stream_id] = (version, position, folded)
+                    owed.append(stream_id)
+                return
+        self.open[stream_id] = (version, created, created_at, deadline, has_urls, folded)
+
+    def transition(
+        self, position: int, stream_id: str, state: AloState | None, event: AloEvent | None
+    ) -> AloState | None:
+        """The state after ``event``, flagging it if the machine could not have made
+        it from ``state``; None (the fold stops) once an event does not decode."""
+        if state is None or event is None:
+            return None
+        fault = transition_fault(state, event)
+        if fault is not None:
+            self.flag(position, stream_id, POSSIBLE_TRANSITION, fault)
+        return evolve(state, event)
 
     def ask_finals(self, owed: list[str], end: int) -> None:
         """Learn where the streams settled in this chunk end; forget those that did."""
@@ -248,7 +286,7 @@ class _Scan:
                 position, stream_id, CREATION_FIRST, f"the first event is {name}, not Started"
             )
         # Checked against ``version - 1`` so that a wrong first version is reported once.
-        return (version - 1, False, None, None, False)
+        return (version - 1, False, None, None, False, None)
 
     def after_terminal(
         self,
@@ -348,5 +386,6 @@ def _duplicate_violations(duplicates: list[RecordedEvent]) -> Iterator[Violation
 
 
 def verify(source: LogSource) -> list[Violation]:
-    """Every violation in the log, in log order; an empty list for a sound log."""
+    """Every violation in the log, in log order; an empty list for a sound log. Raises
+    SchemaError or CorruptLog for an unreadable source (a violation is not raised)."""
     return list(Verification(source))

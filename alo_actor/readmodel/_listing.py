@@ -34,7 +34,7 @@ StatusFilter = Status | str | Iterable[Status | str] | None
 TimeBound = float | int | datetime.datetime | None
 
 
-class AloPage(msgspec.Struct, frozen=True, gc=False):
+class AloPage(msgspec.Struct, frozen=True):
     """One page of ``list``: infos in creation order, and the next page's cursor.
 
     ``next_cursor`` is ``None`` when nothing follows; otherwise pass it as
@@ -45,7 +45,7 @@ class AloPage(msgspec.Struct, frozen=True, gc=False):
     next_cursor: str | None
 
 
-class Filters(msgspec.Struct, frozen=True, gc=False):
+class Filters(msgspec.Struct, frozen=True):
     """Validated, normalized filters: equal filters have equal fingerprints."""
 
     statuses: tuple[str, ...] | None = None
@@ -58,7 +58,7 @@ class Filters(msgspec.Struct, frozen=True, gc=False):
         return zlib.crc32(msgspec.msgpack.encode(self))
 
 
-class _Cursor(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class _Cursor(msgspec.Struct, frozen=True, array_like=True):
     version: int
     seq: int
     filters: int

@@ -20,10 +20,10 @@ from alo_actor._clock import Clock
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import TERMINAL
 from alo_actor._timers import Timers
-from alo_actor.logtools import event_record, to_json
+from alo_actor._wire import info_json
 from alo_actor.readmodel._dialect import Dialect, dialect_of
 from alo_actor.readmodel._listing import StatusFilter, TimeBound, check_time, parse_statuses
-from alo_actor.readmodel._projection import SELECT_COLUMNS, info_fields, info_of_row
+from alo_actor.readmodel._projection import SELECT_COLUMNS, info_of_row
 from eventlog import EventLog, Statement
 
 CHUNK = 5000
@@ -74,10 +74,7 @@ def purge(
     words = _terminal_words(status)
     d = dialect_of(log)
     sql = _SELECT.format(hint=d.indexed_by("alos_settled"), p=d.mark, marks=d.marks(len(words)))
-    try:
-        out = None if archive is None else open(archive, "ab")  # noqa: SIM115 (closed below)
-    except OSError as exc:
-        raise InvalidArgument(f"cannot write the archive: {exc}") from exc
+    out: IO[bytes] | None = None
     try:
         key: tuple[float, int] = (-float("inf"), 0)
         purged = 0
@@ -89,7 +86,9 @@ def purge(
             chosen = [row[:-1] for row in rows if not row[-1]]
             if not chosen:
                 continue
-            if out is not None:
+            if archive is not None:
+                # Opened for the first ALO it gets: a purge of nothing leaves no file.
+                out = out or _open_archive(archive)
                 _archive(log, chosen, out)
             ids = [row[1] for row in chosen]
             purged += log.delete_streams(ids, _row_deletions(d, chosen))
@@ -124,12 +123,28 @@ def _row_deletions(d: Dialect, rows: Sequence[tuple[Any, ...]]) -> list[Statemen
     return statements
 
 
+def _open_archive(archive: str | os.PathLike[str]) -> IO[bytes]:
+    try:
+        return open(archive, "ab")
+    except OSError as exc:
+        raise InvalidArgument(f"cannot write the archive: {exc}") from exc
+
+
 def _archive(log: EventLog, rows: Sequence[tuple[Any, ...]], out: IO[bytes]) -> None:
-    """One line per ALO: ``{"id", "info", "events"}``, durable before anything is deleted."""
+    """One line per ALO: ``{"id", "info", "events"}``, durable before anything is deleted.
+
+    The info as the HTTP API shows it, the events as ``alo log export`` writes them:
+    times in RFC 3339.
+    """
+    # Here, not at the top: the logtools package loads its renderers and verifier,
+    # which ``import alo_actor`` has no use for unless a purge archives.
+    from alo_actor.logtools import event_record, record_json, to_json
+
     for row in rows:
         info = info_of_row(row)
-        events = [event_record(stored) for stored in log.read_stream(info.id)]
-        out.write(to_json({"id": info.id, "info": info_fields(info), "events": events}) + b"\n")
+        events = [record_json(event_record(stored)) for stored in log.read_stream(info.id)]
+        line = {"id": info.id, "info": info_json(info), "events": events}
+        out.write(to_json(line) + b"\n")
     out.flush()
     os.fsync(out.fileno())
 

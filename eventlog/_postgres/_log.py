@@ -66,6 +66,7 @@ class PostgresEventLog(EventLog):
     """
 
     dialect: ClassVar[Literal["postgresql"]] = "postgresql"
+    _writer: PostgresWriter
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class PostgresEventLog(EventLog):
         check_options(durability, shards)
         if not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be a positive int, not {pool_size!r}")
-        self.url = url
+        self.path = url
         self.location = shown(url)
         self.durability = durability
         settings = writer_settings(durability)
@@ -213,7 +214,7 @@ class PostgresEventLog(EventLog):
             raise LogClosed("the event log is closed")
         if self._follower is not None:
             raise RuntimeError("the log already has a follower")
-        url = self.url
+        url = self.path
         listener: list[Listener] = []
         self._follower = follower = Follower(
             self.head,

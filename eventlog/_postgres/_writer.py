@@ -19,18 +19,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
-from eventlog._batches import (
-    BatchWriter,
-    Task,
-    bound,
-    check,
-    check_statements,
-    detach,
-    finish_task,
-)
+from eventlog._batches import BatchWriter, bound, check, check_statements, detach
 from eventlog._multirow import grouped
-from eventlog._types import Append, ConcurrencyError, Fenced, Statement
+from eventlog._postgres._faults import PROBE, unwritable
+from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
 
 if TYPE_CHECKING:
     from eventlog._follow import Frontier
@@ -147,20 +141,19 @@ class PostgresWriter(BatchWriter[Connection]):
         conn = self._connection()
         return conn, start(conn)
 
+    def _fault(self, error: Exception) -> LogUnwritable | None:
+        return unwritable(error)
+
+    def _probe(self, conn: Connection) -> None:
+        conn.execute(PROBE, (time.time(),))
+
     # -- a batch ---------------------------------------------------------------------
 
-    def _commit(self, batch: list[Append]) -> None:
+    def _store(self, batch: list[Append]) -> None:
         try:
-            try:
-                self._commit_together(batch)
-            except _OwnFault:
-                self._commit_one_by_one(batch)
-        except Exception as exc:  # the server or the connection: the whole batch fails
-            detach(exc)
-            for append in batch:
-                append.positions = ()
-                append.error = exc
-        self._acknowledge(batch)
+            self._commit_together(batch)
+        except _OwnFault:
+            self._commit_one_by_one(batch)
 
     def _decide(
         self, conn: Connection, batch: list[Append]
@@ -304,18 +297,15 @@ class PostgresWriter(BatchWriter[Connection]):
             raise
         frontier.committed(True)
 
-    def _run_task(self, task: Task[Connection, Any]) -> None:
-        def attempt() -> Any:
-            conn, _ = self._begin(lambda c: c.execute("BEGIN"))
-            try:
-                result = task.work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            return result
-
-        finish_task(task, attempt)
+    def _transact(self, work: Callable[[Connection], _T]) -> _T:
+        conn, _ = self._begin(lambda c: c.execute("BEGIN"))
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        return result
 
 
 class _OwnFault(Exception):
@@ -330,8 +320,9 @@ def _forget(batch: list[Append]) -> None:
 
 
 def _rollback(conn: Connection) -> None:
-    """End the transaction, if the connection still has one."""
-    if conn.closed or conn.broken:
+    """End the transaction, if the connection still has one (a ROLLBACK that fails
+    would hide why the transaction failed)."""
+    if conn.closed or conn.broken or conn.info.transaction_status == TransactionStatus.IDLE:
         return
     try:
         conn.execute("ROLLBACK")

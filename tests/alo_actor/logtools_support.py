@@ -134,7 +134,8 @@ def _next_event(name: str, now: float, deadline: float | None) -> AloEvent:
         return TimedOut(deadline)
     simple: dict[str, AloEvent] = {
         "Completed": completed(now),
-        "AttemptFailed": AttemptFailed(now, 1, BOOM, now + 1),
+        # Retried at once: the next attempt may come as soon as the next step.
+        "AttemptFailed": AttemptFailed(now, 1, BOOM, now),
         "AttemptStarted": AttemptStarted(now, 2),
         "Failed": Failed(now, BOOM),
         "Paused": Paused(now),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import shutil
@@ -28,7 +29,7 @@ from alo_actor.delivery import (
     outcome_delivery,
     webhook_id_for,
 )
-from tests.conftest import wait_until
+from tests.conftest import WAIT, wait_until
 from tests.receiver import Receiver, Reply, Request, serving
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -98,6 +99,15 @@ def harness(clock: ManualClock, timers: Timers) -> Iterator[Harness]:
             d.close()
 
 
+def on_loop(dispatcher: Dispatcher, read: Callable[[], Any]) -> Any:
+    """``read()`` run on the dispatcher's own thread, after everything already handed
+    to it (each ``dispatch`` queues its work there first): a look at its state that
+    no dispatch made before it can still change."""
+    answer: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    dispatcher._loop.call_soon_threadsafe(lambda: answer.set_result(read()))
+    return answer.result(WAIT)
+
+
 def info_for(status: Status, alo_id: str = "alo-1", **changes: Any) -> AloInfo:
     failure = None
     if status is Status.FAILED:
@@ -162,12 +172,14 @@ def test_body_and_nexus_headers_name_the_outcome(
     expected_failure = None
     if info.failure is not None:
         f = info.failure
+        # The HTTP API's Failure shape (what GET /v1/alos/{id} shows as "failure").
         expected_failure = {
             "message": f.message,
-            "type": f.type,
+            "metadata": {"type": f.type},
             "details": f.details,
-            "stack_trace": f.stack_trace,
         }
+        if f.stack_trace is not None:
+            expected_failure["stackTrace"] = f.stack_trace
     assert body == {
         "id": "alo-1",
         "status": status.value,
@@ -259,8 +271,9 @@ def test_backoff_is_exponential_and_capped(harness: Harness, receiver: Receiver)
     for n, backoff in enumerate([1, 2, 4, 8, 8, 8]):
         harness.wait_retry_armed()
         harness.clock.advance(backoff - early)
-        time.sleep(0.05)
-        assert receiver.count("/down") == n + 1, "a retry went out before its backoff ran out"
+        # advance() fires what fell due before it returns: the retry is still armed.
+        assert len(harness.timers) == 1, "a retry went out before its backoff ran out"
+        assert receiver.count("/down") == n + 1
         harness.clock.advance(early)
         receiver.wait_count("/down", n + 2, f"retry {n + 1}")
     times = [r.clock_time - START for r in receiver.to("/down")]
@@ -331,14 +344,14 @@ def test_an_unreachable_receiver_is_retried(harness: Harness, receiver: Receiver
 
 
 def test_a_request_that_outlives_its_timeout_is_retried(
-    harness: Harness, receiver: Receiver
+    harness: Harness, receiver: Receiver, release: threading.Event
 ) -> None:
-    receiver.plans["/slow"] = [("sleep", 2.0, 200)]
+    receiver.plans["/slow"] = [("block", release, 200)]
     delivery = completed(receiver.url("/slow"))
     harness.dispatcher(request_timeout=0.3).dispatch(delivery)
-    started = time.monotonic()
+    # The receiver holds the first POST until the test ends: a retry armed meanwhile
+    # was armed because the request timed out.
     harness.wait_retry_armed()
-    assert time.monotonic() - started < 1.5
     harness.clock.advance(1)
     assert harness.wait_final() == [(delivery, True, "HTTP 200")]
     assert receiver.count("/slow") == 2
@@ -349,26 +362,30 @@ def test_a_huge_response_body_is_not_read_whole(harness: Harness, receiver: Rece
     delivery = completed(receiver.url("/huge"))
     harness.dispatcher().dispatch(delivery)
     assert harness.wait_final() == [(delivery, True, "HTTP 200")]
-    time.sleep(0.1)
+    # The receiver stops once the dispatcher hangs up (or once it has sent 1 GiB).
+    assert receiver.huge_done.wait(WAIT)
     assert receiver.huge_bytes_sent < 256 << 20
 
 
 # -- isolation, concurrency, closing --
 
 
-def test_a_slow_receiver_does_not_delay_a_fast_one(harness: Harness, receiver: Receiver) -> None:
-    receiver.defaults["/slow"] = ("sleep", 2.0, 200)
+def test_a_slow_receiver_does_not_delay_a_fast_one(
+    harness: Harness, receiver: Receiver, release: threading.Event
+) -> None:
+    # The slow receiver answers only when released: whatever comes first came
+    # while it still held its POST.
+    receiver.defaults["/slow"] = ("block", release, 200)
     slow, fast = completed(receiver.url("/slow")), completed(receiver.url("/fast"))
     dispatcher = harness.dispatcher()
-    started = time.monotonic()
     dispatcher.dispatch(slow)
     receiver.wait_count("/slow", 1, "the slow POST")
-    dispatcher.dispatch(fast)
-    assert time.monotonic() - started < 0.5, "dispatch() blocked"
+    dispatcher.dispatch(fast)  # returns at once: a dispatch() that blocked would hang here
     [first] = harness.wait_final()
     assert first == (fast, True, "HTTP 200")
-    assert time.monotonic() - started < 1.0
     assert dispatcher.pending() == 1
+    release.set()
+    assert harness.wait_final(2)[1] == (slow, True, "HTTP 200")
 
 
 def test_no_more_than_max_concurrency_posts_at_once_and_half_to_one_origin(
@@ -386,7 +403,9 @@ def test_no_more_than_max_concurrency_posts_at_once_and_half_to_one_origin(
                 dispatcher.dispatch(d)
             receiver.wait_count("/held", 2, "two POSTs in flight to one receiver")
             other.wait_count("/held", 2, "two POSTs in flight to the other")
-            time.sleep(0.1)
+            # Every dispatch has been taken in by now, and the POSTs it started are
+            # held: what runs now is all that runs until the release.
+            assert on_loop(dispatcher, lambda: sorted(dispatcher._busy.values())) == [2, 2]
             assert receiver.count("/held") == other.count("/held") == 2
             assert dispatcher.pending() == 10
         finally:
@@ -408,11 +427,12 @@ def test_a_receiver_owed_many_deliveries_does_not_hold_up_another(
         receiver.wait_count("/held", 2, "the held POSTs")
         with serving(clock) as other:
             fast = completed(other.url("/fast"))
-            started = time.monotonic()
             dispatcher.dispatch(fast)
+            # Delivered while the held ones still wait for their release.
             assert harness.wait_final() == [(fast, True, "HTTP 200")]
-            assert time.monotonic() - started < 1.0
-        assert receiver.count("/held") == 2  # its share: half of max_concurrency
+        # Its share, half of max_concurrency, and no more, started or about to be.
+        assert on_loop(dispatcher, lambda: list(dispatcher._busy.values())) == [2]
+        assert receiver.count("/held") == 2
     finally:
         release.set()
     harness.wait_final(51)
@@ -440,7 +460,8 @@ def test_a_connection_the_receiver_closed_is_not_reused(
     dispatcher = harness.dispatcher(max_concurrency=1)
     dispatcher.dispatch(completed(receiver.url("/"), alo_id="first"))
     harness.wait_final()
-    time.sleep(0.1)  # the receiver's close reaches the idle connection
+    # The receiver has closed its end (on loopback the FIN is there once it has).
+    wait_until(lambda: receiver.closed == 1, what="the receiver to hang up")
     dispatcher.dispatch(completed(receiver.url("/"), alo_id="second"))
     finals = harness.wait_final(2)
     assert [(f[0].alo_id, f[1]) for f in finals] == [("first", True), ("second", True)]
@@ -450,9 +471,9 @@ def test_a_connection_the_receiver_closed_is_not_reused(
 
 
 def test_close_with_deliveries_pending_returns_promptly_and_reports_nothing(
-    harness: Harness, receiver: Receiver
+    harness: Harness, receiver: Receiver, release: threading.Event
 ) -> None:
-    receiver.defaults["/slow"] = ("sleep", 0.5, 200)
+    receiver.defaults["/slow"] = ("block", release, 200)
     receiver.defaults["/down"] = 503
     dispatcher = harness.dispatcher()
     for i in range(3):
@@ -462,17 +483,16 @@ def test_close_with_deliveries_pending_returns_promptly_and_reports_nothing(
     harness.wait_retry_armed()
     assert dispatcher.pending() == 4
 
-    started = time.monotonic()
-    dispatcher.close()
-    assert time.monotonic() - started < 1.0
+    dispatcher.close()  # returns while the receiver still holds the slow POSTs
+    # Its thread is gone, and only that thread reports: nothing can come later.
+    assert not dispatcher._thread.is_alive()
     dispatcher.close()  # idempotent
     harness.clock.advance(1)  # the retry falls due after close
     dispatcher.dispatch(completed(receiver.url("/fast")))
-    time.sleep(0.7)  # past the slow receiver's answers
+    release.set()  # the slow receiver answers now, to nobody
     assert harness.got() == []
     assert receiver.count("/down") == 1
     assert receiver.count("/fast") == 0
-    assert not any(t.name == "alo-delivery" and t.is_alive() for t in threading.enumerate())
 
 
 def test_a_failing_on_final_does_not_stop_the_dispatcher(

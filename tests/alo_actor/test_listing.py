@@ -362,7 +362,7 @@ def test_alo_ls(fleet: AloSystem, db_path: str) -> None:
         (["--limit", "0"], "limit must be 1 to 1000"),
         (["--cursor", "@@"], "malformed cursor"),
         (["--metadata", "novalue"], "KEY=VALUE"),
-        (["--created-after", "soon"], "is not a time"),
+        (["--created-after", "soon"], "must be a time"),
     ],
 )
 def test_alo_ls_refuses_bad_input(

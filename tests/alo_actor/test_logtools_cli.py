@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from alo_actor._events import Paused
+from alo_actor._times import rfc3339
 from benchmarks.bench_replay import build
 from eventlog._sqlite_reader import AHEAD_MIN_ROWS
 from tests.alo_actor.logtools_support import (
-    ALO,
     T0,
     alo,
     digest,
@@ -84,7 +84,7 @@ def test_replay_at_a_position_and_a_time(db: Path) -> None:
         alo("log", "replay", str(db), "--at", "1700000003.5", "retried", "--json").stdout
     )
     assert one[0]["version"] == 2
-    assert one[0]["retry_at"] == T0 + 4
+    assert one[0]["retry_at"] == rfc3339(T0 + 4)  # JSON shows times in RFC 3339
 
 
 def test_verify_a_sound_log(db: Path) -> None:
@@ -133,8 +133,18 @@ def test_tail_prints_the_last_events(db: Path) -> None:
 def test_tail_follow_sees_what_another_process_appends(tmp_path: Path) -> None:
     b = sound_log(tmp_path / "log.db")
     b.close()
+    # `alo`, with SIGINT restored first: a shell without job control starts a job in
+    # the background with SIGINT ignored, and its children (this one) inherit that,
+    # while the test stands for a user pressing Ctrl-C at a terminal.
+    command = [
+        sys.executable,
+        "-c",
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from alo_actor.cli import main; main()",
+        *("log", "tail", str(b.path), "-n", "1", "--follow", "--json", "--interval", "0.05"),
+    ]
     tail = subprocess.Popen(
-        [ALO, "log", "tail", str(b.path), "-n", "1", "--follow", "--json", "--interval", "0.05"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -147,11 +157,10 @@ def test_tail_follow_sees_what_another_process_appends(tmp_path: Path) -> None:
 
     threading.Thread(target=pump, daemon=True).start()
     writer_code = (
-        "import sys, time\n"
+        "import sys\n"
         "from eventlog import EventLog\n"
         "from alo_actor._events import CODEC, Started, Completed\n"
         "import msgspec\n"
-        "time.sleep(0.3)\n"
         "log = EventLog.open(sys.argv[1])\n"
         "raw = msgspec.Raw(msgspec.msgpack.encode(None))\n"
         "log.append('new', 0, [CODEC.encode(Started(1.0, 'new', None, raw, {}, [], None))])\n"

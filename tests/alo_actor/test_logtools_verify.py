@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from alo_actor._events import (
+    AloEvent,
+    AttemptFailed,
     AttemptStarted,
     Completed,
     Delivered,
     DeliveriesDue,
+    DeliveriesFinished,
     Failed,
     Paused,
+    Resumed,
     TimedOut,
 )
 from alo_actor.logtools import ALLOWED_AFTER_TERMINAL, INVARIANTS, Verification, verify
@@ -27,6 +31,8 @@ from tests.alo_actor.logtools_support import (
     sound_log,
     started,
 )
+
+HOOK = "https://example.com/h"
 
 
 def broken(path: Path) -> set[str]:
@@ -222,6 +228,61 @@ def test_started_id(tmp_path: Path) -> None:
     assert broken(path) == {"started-id"}
 
 
+IMPOSSIBLE_STEPS: list[tuple[str, list[AloEvent], str]] = [
+    ("resumed while running", [Resumed(T0 + 1)], "Resumed while RUNNING"),
+    ("paused twice", [Paused(T0 + 1), Paused(T0 + 2)], "Paused while PAUSED"),
+    (
+        "an attempt skipped",
+        [AttemptFailed(T0 + 1, 1, BOOM, T0 + 1), AttemptStarted(T0 + 2, 3)],
+        "attempt 3",
+    ),
+    (
+        "a retry too early",
+        [AttemptFailed(T0 + 1, 1, BOOM, T0 + 9), AttemptStarted(T0 + 2, 2)],
+        "before its retry",
+    ),
+    (
+        "a failure of no attempt",
+        [AttemptFailed(T0 + 1, 1, BOOM, T0 + 2), AttemptFailed(T0 + 3, 1, BOOM, T0 + 4)],
+        "none runs",
+    ),
+    ("a delivery before settling", [Delivered(T0 + 1, HOOK)], "before the ALO settled"),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "why"),
+    [case[1:] for case in IMPOSSIBLE_STEPS],
+    ids=[case[0] for case in IMPOSSIBLE_STEPS],
+)
+def test_possible_transition(tmp_path: Path, events: list[AloEvent], why: str) -> None:
+    """Every §4 invariant holds, yet no command could have made this log."""
+    b = LogBuilder(tmp_path / "log.db")
+    b.add("a", started("a", result_urls=[HOOK]), *events)
+    b.close()
+    [violation] = verify(b.path)
+    assert violation.invariant == "possible-transition"
+    assert why in violation.message, violation.message
+    assert violation.position == 1 + len(events)  # the event that could not be
+
+
+def test_possible_transition_checks_the_delivery_records_of_a_settled_alo(
+    tmp_path: Path,
+) -> None:
+    b = LogBuilder(tmp_path / "log.db")
+    b.add("a", started("a", result_urls=[HOOK]), completed(T0 + 1), DeliveriesDue(T0 + 1))
+    b.add("b", started("b"), completed(T0 + 2))
+    b.add("a", Delivered(T0 + 3, "https://example.com/not-its-own"), DeliveriesFinished(T0 + 4))
+    b.close()
+    found = [(v.position, v.invariant, v.message) for v in verify(b.path)]
+    assert [(p, i) for p, i, _ in found] == [
+        (6, "possible-transition"),
+        (7, "possible-transition"),
+    ]
+    assert "not one of the ALO's result URLs" in found[0][2]
+    assert "still owed" in found[1][2]
+
+
 def test_every_invariant_has_a_test() -> None:
     tested = {
         "unique-id",
@@ -234,6 +295,7 @@ def test_every_invariant_has_a_test() -> None:
         "timed-out-at-deadline",
         "decodes",
         "started-id",
+        "possible-transition",
     }
     assert set(INVARIANTS) == tested
 

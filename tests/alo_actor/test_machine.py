@@ -12,6 +12,7 @@ from msgspec.structs import replace
 
 from alo_actor._errors import AloError, AlreadyExists, NotFound
 from alo_actor._events import (
+    DELIVERY_EVENTS,
     TERMINAL_EVENTS,
     AloEvent,
     AttemptFailed,
@@ -47,6 +48,7 @@ from alo_actor._machine import (
     decide,
     evolve,
     fold,
+    transition_fault,
 )
 from alo_actor._model import Failure, Status
 
@@ -689,6 +691,8 @@ def test_recover(log: tuple[AloEvent, ...], now: float, events: tuple[AloEvent, 
 TIME_STEPS = [0.0, 0.25, 1.0, 3.0]
 DEADLINE_OFFSETS = [None, None, None, -1.0, 0.0, 10.0, 30.0, 60.0]
 RETRY_ATS = [None, T0 + 1, T0 + 5, T0 + 15]  # absolute, so some have passed when drawn
+HOOK2 = "https://example.com/other-hook"
+URL_LISTS: list[list[str]] = [[], [], [HOOK], [HOOK, HOOK2]]
 
 # every command a random history draws from: a flat list keeps drawing fast; the
 # lifecycle commands are repeated so that histories pause, resume and retry often
@@ -707,6 +711,8 @@ RANDOM_COMMANDS: list[Command] = [
     Resume(runnable=False),
     *(AttemptSucceeded(n, RESULT, {}) for n in (1, 2, 3)),
     *(AttemptErrored(n, FAILURE, at) for n in (1, 2, 3) for at in RETRY_ATS),
+    *[RecordDelivery(HOOK, True, "HTTP 200"), RecordDelivery(HOOK2, False, "HTTP 410")] * 2,
+    RecordDelivery("https://example.com/not-its-own", True, "HTTP 200"),
 ]
 
 
@@ -718,8 +724,9 @@ def histories(draw: st.DrawFn) -> list[tuple[float, Command]]:
     steps = [(T0, command) for command in draw(st.lists(any_command, max_size=2))]
     offset = draw(st.sampled_from(DEADLINE_OFFSETS))
     operation = draw(st.sampled_from([OP, OP, None]))
+    urls = draw(st.sampled_from(URL_LISTS))
     deadline = None if offset is None else T0 + offset
-    steps.append((T0, start(operation=operation, deadline=deadline)))
+    steps.append((T0, start(operation=operation, deadline=deadline, result_urls=urls)))
     now = T0
     for step, command in draw(
         st.lists(st.tuples(st.sampled_from(TIME_STEPS), any_command), min_size=5, max_size=30)
@@ -735,7 +742,8 @@ def check_log(log: list[AloEvent], state: AloState) -> None:
     terminal = [i for i, e in enumerate(log) if isinstance(e, TERMINAL_EVENTS)]
     assert len(terminal) <= 1
     if terminal:
-        assert terminal[0] == len(log) - 1  # nothing after the terminal event
+        # nothing after the terminal event but delivery records
+        assert all(isinstance(e, DELIVERY_EVENTS) for e in log[terminal[0] + 1 :])
         assert state.terminal
     else:
         assert not state.terminal
@@ -769,11 +777,15 @@ def test_random_histories_keep_the_invariants(steps: list[tuple[float, Command]]
             )
         if decision.error is not None:
             # an error writes nothing, except the timeout enforced before the command
-            assert all(isinstance(e, TimedOut) for e in decision.events)
+            # (and the record that its outcome is owed to the result URLs)
+            assert all(isinstance(e, TimedOut | DeliveriesDue) for e in decision.events)
         if state is not None and state.terminal:
-            assert decision.events == ()  # a terminal ALO never changes
+            # a terminal ALO never changes, but for the record of its deliveries
+            assert all(isinstance(e, DELIVERY_EVENTS) for e in decision.events)
         for event in decision.events:
             before = state
+            # the verifier's judge accepts every event the machine makes
+            assert transition_fault(before, event) is None, (before, event)
             state = evolve(state, event)
             log.append(event)
             assert state.version == len(log)  # gapless from 1
@@ -782,7 +794,7 @@ def test_random_histories_keep_the_invariants(steps: list[tuple[float, Command]]
                 assert event.attempt == before.attempt + 1
         if state is not None:
             check_log(log, state)
-            if state.terminal:
+            if state.terminal and not isinstance(command, RecordDelivery):
                 assert fold(decide(state, command, now + 1).events, state) == state
     assert state is not None  # the history always starts the ALO
     if state.deadline is not None and not state.terminal:
@@ -900,3 +912,112 @@ def test_deliveries_are_recorded_once_each_then_finished() -> None:
 
 def test_a_delivery_before_the_outcome_is_not_recorded() -> None:
     assert decide(owning_urls(), RecordDelivery(HOOK, True, "HTTP 200"), T0 + 1).events == ()
+
+
+# -- transition_fault: what the verifier refuses ------------------------------------------
+
+LATER = T0 + 20
+
+
+def _running(**changes: object) -> AloState:
+    state = evolve(None, started())
+    return replace(state, **changes) if changes else state
+
+
+IMPOSSIBLE: list[tuple[str, AloState | None, AloEvent, str]] = [
+    ("before Started", None, Paused(LATER), "before Started"),
+    ("a second Started", _running(), started(LATER), "a second Started"),
+    (
+        "an attempt of an external promise",
+        evolve(None, started(operation=None)),
+        AttemptStarted(LATER, 1),
+        "external promise",
+    ),
+    ("an attempt skipped", _running(attempt_running=False), AttemptStarted(LATER, 3), "after"),
+    (
+        "an attempt before its retry",
+        _running(attempt_running=False, retry_at=LATER + 5),
+        AttemptStarted(LATER, 2),
+        "before its retry",
+    ),
+    (
+        "an attempt while paused",
+        _running(status=Status.PAUSED, attempt_running=False),
+        AttemptStarted(LATER, 2),
+        "while PAUSED",
+    ),
+    (
+        "a failure of another attempt",
+        _running(),
+        AttemptFailed(LATER, 2, FAILURE, LATER + 1),
+        "but attempt 1 runs",
+    ),
+    (
+        "a failure with none running",
+        _running(attempt_running=False),
+        AttemptFailed(LATER, 1, FAILURE, LATER + 1),
+        "none runs",
+    ),
+    ("paused twice", _running(status=Status.PAUSED), Paused(LATER), "while PAUSED"),
+    ("resumed while running", _running(), Resumed(LATER), "while RUNNING"),
+    ("a delivery before settling", _running(result_urls=[HOOK]), Delivered(LATER, HOOK), "before"),
+    (
+        "a second settling",
+        _running(status=Status.COMPLETED),
+        Failed(LATER, FAILURE),
+        "after the ALO settled",
+    ),
+    (
+        "owed with no URLs",
+        _running(status=Status.COMPLETED),
+        DeliveriesDue(LATER),
+        "no result URLs",
+    ),
+    (
+        "a delivery to another URL",
+        _running(status=Status.COMPLETED, result_urls=[HOOK]),
+        Delivered(LATER, "https://example.com/elsewhere"),
+        "not one of",
+    ),
+    (
+        "a delivery recorded twice",
+        _running(status=Status.COMPLETED, result_urls=[HOOK], resolved_urls=(HOOK,)),
+        DeliveryAbandoned(LATER, HOOK, "HTTP 410"),
+        "recorded already",
+    ),
+    (
+        "finished with a URL owed",
+        _running(status=Status.COMPLETED, result_urls=[HOOK, "https://example.com/b"]),
+        DeliveriesFinished(LATER),
+        "still owed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "why"),
+    [case[1:] for case in IMPOSSIBLE],
+    ids=[case[0] for case in IMPOSSIBLE],
+)
+def test_transition_fault_names_what_the_machine_never_does(
+    state: AloState | None, event: AloEvent, why: str
+) -> None:
+    fault = transition_fault(state, event)
+    assert fault is not None and why in fault, fault
+
+
+def test_a_delivery_record_for_an_alo_that_settles_only_now_records_nothing() -> None:
+    """Found by the random histories: a RecordDelivery that reached an ALO past its
+    deadline recorded a delivery of the outcome its own timeout had just made,
+    before that outcome was even owed (TimedOut, Delivered, DeliveriesDue)."""
+    state = evolve(None, replace(started(deadline=T0 + 5), result_urls=[HOOK]))
+    decision = decide(state, RecordDelivery(HOOK, True, "HTTP 200"), T0 + 10)
+    assert decision.events == (TimedOut(T0 + 5), DeliveriesDue(T0 + 10))
+
+
+def test_transition_fault_accepts_an_attempt_after_a_lost_one() -> None:
+    """Recover (and resume) start a new attempt while the log says one runs: it died
+    with the process that ran it."""
+    running = _running()
+    assert running.attempt_running
+    assert transition_fault(running, AttemptStarted(LATER, 2)) is None

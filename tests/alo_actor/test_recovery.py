@@ -11,12 +11,14 @@ import pytest
 from alo_actor import (
     AloSystem,
     HandlerContext,
+    ManualClock,
     OperationCancelled,
     OperationFailed,
     OperationTimedOut,
     RetryPolicy,
     Status,
 )
+from alo_actor._events import CODEC
 from tests.conftest import WAIT, wait_until
 
 
@@ -155,7 +157,7 @@ def test_paused_while_running_then_reopened_and_resumed_starts_a_new_attempt(
             return "resumed and done"
 
         system.register("work", work)
-        time.sleep(0.1)
+        system.settle()  # an attempt registering had started would be done by now
         assert seen == [], "a PAUSED ALO started an attempt before resume"
         assert system.get_info("job").status is Status.PAUSED
         assert system.resume("job").status is Status.RUNNING
@@ -181,7 +183,8 @@ def test_a_pending_retry_waits_out_its_backoff_across_a_restart(db_path: str) ->
             lambda: any(e.type == "AttemptFailed" for e in system.log.read_stream("job")),
             what="the failed attempt to be recorded",
         )
-        failed_at = time.time()
+        [attempt_failed] = [e for e in system.log.read_stream("job") if e.type == "AttemptFailed"]
+        retry_at = CODEC.decode(attempt_failed.data).retry_at  # type: ignore[attr-defined]
 
     started_at: list[float] = []
     with AloSystem.open(db_path) as system:
@@ -193,15 +196,16 @@ def test_a_pending_retry_waits_out_its_backoff_across_a_restart(db_path: str) ->
         system.register("work", succeeds, retry=policy)
         assert system.get_result("job", timeout=WAIT) == 2
     # Not re-run at once on registration: only when the backoff ran out.
-    assert started_at[0] >= failed_at + 0.5
+    assert started_at[0] >= retry_at
 
 
 def test_an_overdue_deadline_fires_on_reopen(db_path: str) -> None:
-    with AloSystem.open(db_path) as system:
-        info = system.start("soon", None, timeout=0.2)
-        system.start("later", None, timeout=0.8)
-    time.sleep(0.3)
-    with AloSystem.open(db_path) as system:
+    # A manual clock, so that "later" is not overdue yet however long the reopen takes.
+    with AloSystem.open(db_path, clock=ManualClock(1000.0)) as system:
+        info = system.start("soon", None, timeout=2.0)
+        system.start("later", None, timeout=8.0)
+    clock = ManualClock(1005.0)  # "soon"'s deadline passed while the log was closed
+    with AloSystem.open(db_path, clock=clock) as system:
         # No command touches "soon": the timer armed at open times it out by itself.
         wait_until(
             lambda: [e.type for e in system.log.read_stream("soon")] == ["Started", "TimedOut"],
@@ -211,5 +215,7 @@ def test_an_overdue_deadline_fires_on_reopen(db_path: str) -> None:
         assert settled.status is Status.TIMED_OUT
         assert settled.settled_at == info.deadline
         assert system.get_info("later").status is Status.RUNNING
+        clock.advance(3.0)  # "later"'s deadline, armed at open, fires: durable on return
+        assert [e.type for e in system.log.read_stream("later")] == ["Started", "TimedOut"]
         with pytest.raises(OperationTimedOut):
-            system.get_result("later", timeout=WAIT)
+            system.get_result("later", timeout=0)

@@ -8,14 +8,16 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import standardwebhooks
 
-from alo_actor import AloSystem, ManualClock
+from alo_actor import AloSystem, InvalidArgument, ManualClock
 from alo_actor.delivery import DeliveryOptions
+from eventlog import EventLog
 from tests.conftest import WAIT, wait_until
 from tests.receiver import Receiver, Request, serving
 
@@ -41,6 +43,30 @@ def event_types(system: AloSystem, alo_id: str) -> list[str]:
 def verified(request: Request) -> dict[str, object]:
     body: dict[str, object] = standardwebhooks.Webhook(SECRET).verify(request.body, request.headers)
     return body
+
+
+def _opened(path: Path, clock: ManualClock, **options: Any) -> AloSystem:
+    return AloSystem.open(str(path), clock=clock, **options)
+
+
+def _constructed(path: Path, clock: ManualClock, **options: Any) -> AloSystem:
+    log = EventLog.open(str(path))
+    return AloSystem(log, clock=clock, **options)
+
+
+@pytest.mark.parametrize("make", [_opened, _constructed], ids=["open", "AloSystem"])
+def test_both_constructors_take_the_same_options_the_same_way(
+    tmp_path: Path, clock: ManualClock, receiver: Receiver, make: Callable[..., AloSystem]
+) -> None:
+    options = {"allowed_callback_hosts": ["loopback"], "webhook_secret": SECRET}
+    with make(tmp_path / "a.db", clock, **options) as system:
+        # "loopback" stands for its names, whichever way the system was made.
+        with pytest.raises(InvalidArgument, match="allow-list"):
+            system.start("elsewhere", result_urls=["https://example.com/hook"])
+        system.start("here", result_urls=[receiver.url("/hook")])
+        system.complete("here", "done")
+        receiver.wait_count("/hook", 1, "the POST")
+    assert verified(receiver.to("/hook")[0])["result"] == "done"  # signed with the secret
 
 
 def test_a_flaky_receiver_gets_exactly_one_accepted_signed_delivery(
@@ -91,7 +117,7 @@ def test_a_receiver_answering_400_is_given_up_and_recorded(
     assert receiver.count("/bad") == 1
     body = json.loads(receiver.to("/good")[0].body)
     assert body["status"] == "failed"
-    assert body["failure"]["type"] == "PaymentError"
+    assert body["failure"]["metadata"]["type"] == "PaymentError"
     assert receiver.to("/good")[0].headers["nexus-operation-state"] == "failed"
 
 

@@ -123,7 +123,7 @@ def test_archive_gets_every_purged_alo_with_its_events(settled: AloSystem, tmp_p
     assert [e["type"] for e in first["events"]] == ["Started", "Completed"]
     assert first["events"][0]["data"]["metadata"] == {"batch": "old", "i": "0"}
     assert first["events"][1]["data"]["result"] == {"n": 0}
-    assert lines[-1]["info"]["failure"]["type"] == "Boom"
+    assert lines[-1]["info"]["failure"]["metadata"]["type"] == "Boom"
     # Appended to, never overwritten.
     assert settled.purge(T0 + 31, archive=archive) == 1
     assert len(archive.read_text().splitlines()) == 6
@@ -266,9 +266,9 @@ def test_alo_purge(settled: AloSystem, db_path: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--settled-before", "whenever"], "is not a time"),
+        (["--settled-before", "whenever"], "must be a time"),
         (["--settled-before", "1d", "--status", "running"], "only settled ALOs"),
-        (["--settled-before", "2025-01-01T00:00:00"], "no UTC offset"),
+        (["--settled-before", "2025-01-01T00:00:00"], "needs a time zone offset"),
     ],
 )
 def test_alo_purge_refuses_bad_input(

@@ -25,7 +25,7 @@ from alo_actor import (
     Status,
     SystemClosed,
 )
-from tests.conftest import WAIT, actor_thread_names
+from tests.conftest import WAIT, actor_thread_names, wait_for_waiters
 
 
 def _unchanged(a: Any, b: Any) -> None:
@@ -89,7 +89,8 @@ async def test_get_result_times_out_with_the_builtin_error(system: AloSystem) ->
     with pytest.raises(TimeoutError) as waited:
         await system.aio.get_result("pending", timeout=0.2)
     assert not isinstance(waited.value, AloError)
-    assert 0.19 <= time.monotonic() - began < 2.0
+    # Not before its timeout; well before WAIT, whatever the machine's load.
+    assert 0.19 <= time.monotonic() - began < WAIT
     # The abandoned wait does not disturb a later one.
     await system.aio.complete("pending", "now")
     assert await system.aio.get_result("pending", timeout=WAIT) == "now"
@@ -232,13 +233,18 @@ async def test_a_waiter_does_not_block_its_event_loop(system: AloSystem) -> None
             await asyncio.sleep(0.01)
             ticks += 1
 
+    async def ticked(count: int) -> None:
+        while ticks < count:
+            await asyncio.sleep(0.01)
+
     ticking = asyncio.create_task(ticker())
-    waiter = asyncio.create_task(system.aio.get_result("w", timeout=WAIT))
-    await asyncio.sleep(0.3)
+    waiter = asyncio.create_task(system.aio.get_result("w", timeout=WAIT * 3))
+    await asyncio.to_thread(wait_for_waiters, system, "w")
+    # While it waits, the loop runs on: twenty more ticks (a waiter that blocked the
+    # loop would allow none until its own wait ended, and be done by then).
+    await asyncio.wait_for(ticked(ticks + 20), WAIT)
     assert not waiter.done()
     ticks_while_waiting = ticks
-    # ~30 expected; a waiter blocking the loop would allow none.
-    assert ticks_while_waiting >= 10, ticks_while_waiting
 
     completer = threading.Thread(target=system.complete, args=("w", {"woke": True}))
     completer.start()
@@ -283,7 +289,9 @@ async def test_waiters_on_several_threads_and_loops_all_wake(system: AloSystem) 
     while len(asked) < 6:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.005)
-    await asyncio.sleep(0.2)  # every waiter is now blocked or awaiting
+    # Every waiter is now blocked or awaiting: three threads, two on each of three
+    # loops, and this test's own.
+    await asyncio.to_thread(wait_for_waiters, system, "fan", 10)
     assert results == {} and not own.done()
     completed_at = time.monotonic()
     await asyncio.to_thread(system.complete, "fan", "everyone")
@@ -324,7 +332,7 @@ async def test_close_wakes_an_awaiting_waiter(db_path: str) -> None:
     system = AloSystem.open(db_path)
     await system.aio.start("a", None)
     waiter = asyncio.create_task(system.aio.get_result("a"))
-    await asyncio.sleep(0.1)
+    await asyncio.to_thread(wait_for_waiters, system, "a")
     assert not waiter.done()
     await asyncio.to_thread(system.close)
     with pytest.raises(SystemClosed):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,7 @@ from alo_actor import (
     RetryPolicy,
     Status,
 )
-
-WAIT = 10.0
-
-
-def wait_until(check: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
+from tests.conftest import WAIT, wait_for_waiters, wait_until
 
 
 @pytest.fixture
@@ -91,7 +81,7 @@ def test_a_waiter_wakes_when_the_deadline_fires(system: AloSystem, clock: Manual
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    time.sleep(0.05)
+    wait_for_waiters(system, "w")  # the deadline must wake a waiter, not meet a new call
     clock.advance(3.0)
     waiter.join(WAIT)
     assert not waiter.is_alive()
@@ -158,9 +148,9 @@ def test_retries_follow_the_clock_with_exponential_backoff(
     system.register("flaky", flaky, retry=policy)
     system.start("r", "flaky", input=7)
     wait_until(lambda: len(flaky.attempts) == 1)
-    # The retry is not due before its backoff: nothing runs however long we wait.
+    # The retry is not due before its backoff: nothing runs, however long we wait.
     clock.advance(1.9)
-    time.sleep(0.05)
+    system.settle()
     assert len(flaky.attempts) == 1
     for step in (0.1, 4.0, 5.0):  # 2 s, then 4 s, then capped at 5 s
         attempts = len(flaky.attempts)
@@ -219,7 +209,7 @@ def test_a_retry_pending_at_close_is_resumed_after_reopen(db: str, clock: Manual
     second_flaky = Flaky(clock, failures=1)
     with AloSystem.open(db, clock=clock) as second:
         second.register("flaky", second_flaky, retry=RetryPolicy(initial_interval=30.0))
-        time.sleep(0.05)
+        second.settle()
         assert second_flaky.attempts == []  # the backoff is still pending
         clock.advance(30.0)
         assert second.get_result("resume-me", timeout=WAIT) == {"attempt": 2, "input": None}
@@ -233,7 +223,7 @@ def test_a_retry_while_paused_waits_for_resume(system: AloSystem, clock: ManualC
     wait_until(lambda: system.log.read_stream("pz")[-1].type == "AttemptFailed")
     system.pause("pz")
     clock.advance(5.0)
-    time.sleep(0.05)
+    system.settle()
     assert len(flaky.attempts) == 1
     system.resume("pz")
     assert system.get_result("pz", timeout=WAIT) == {"attempt": 2, "input": None}

@@ -29,6 +29,11 @@ BAD_IDS: list[tuple[Any, str]] = [
     ("zero\u200bwidth", "U+200B"),  # format character (Cf), not whitespace
     ("\ufeffbom", "U+FEFF"),
     ("rtl\u202emark", "U+202E"),
+    # URL-normalising clients turn /v1/alos/.. into /v1: it could never be read back.
+    (".", "'.'"),
+    ("..", "'..'"),
+    ("lone\ud800surrogate", "U+D800"),  # no UTF-8 form
+    ("\udfff", "surrogate"),
     (42, "string"),
     (None, "string"),
 ]
@@ -43,6 +48,9 @@ GOOD_IDS = [
     "a.b:c@d#e?f",
     "back\\slash",
     "\ue000private",
+    "...",
+    ".hidden",
+    "a..b",
 ]
 
 BAD_URLS: list[tuple[Any, str]] = [
@@ -64,7 +72,8 @@ BAD_URLS: list[tuple[Any, str]] = [
     ("http://evil.com\t@127.0.0.1:9/", "whitespace"),
     ("http://127.0.0.1:9/a b", "whitespace"),
     ("http://127.0.0.1:9/\x00", "control"),
-    ("http://127.0.0.1:9/\u200b", "control"),
+    ("http://127.0.0.1:9/\u200b", "ASCII"),
+    ("http://127.0.0.1:9/caf\u00e9", "ASCII"),  # percent-encode it: %C3%A9
 ]
 
 

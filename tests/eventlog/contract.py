@@ -748,6 +748,43 @@ class EventLogContract(abc.ABC):
         assert not waiting.is_alive()
         assert log.frontier.covers(head)
 
+    def test_wait_past_returns_once_a_commit_moves_the_frontier(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A")])
+        start = log.head().position
+        got: list[int] = []
+        waiting = threading.Thread(target=lambda: got.append(log.frontier.wait_past(start, WAIT)))
+        waiting.start()
+        [position] = log.append("b", 0, [ev("B")])
+        waiting.join(WAIT)
+        assert got == [position]
+        assert log.frontier.wait_past(position, 0) == position  # not past it: at once
+
+    # -- health and counters --------------------------------------------------------
+
+    def test_a_writable_log_probes_clean(self, log: EventLog) -> None:
+        assert log.unwritable is None
+        assert log.probe() is None
+        assert log.unwritable is None
+        assert list(log.read_all()) == []  # the probe wrote no event
+        log.close()
+        fault = log.probe()
+        assert fault is not None and "closed" in fault.reason
+
+    def test_commit_stats_count_commits_and_appends(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A")])
+        log.append("b", 0, [ev("B")])
+        recorder = Recorder()
+        with writer_held(log):  # its parking append is a commit of its own
+            for i in range(3):
+                log.submit(Append(f"c{i}", 0, [ev("C")], recorder.sink))
+        recorder.wait_for(3)
+        stats = log.commit_stats
+        assert (stats.commits, stats.appends, stats.failed_commits) == (4, 6, 0)
+        assert sum(stats.batch_counts) == sum(stats.seconds_counts) == 4
+        assert stats.batch_counts[0] == 3  # three commits of one append
+        assert stats.batch_counts[stats.batch_buckets.index(5)] == 1  # and one of three
+        assert stats.seconds_sum > 0
+
 
 def _append_fenced(log: EventLog, stream_id: str, fence: tuple[int, int]) -> None:
     done = threading.Event()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 
@@ -29,18 +30,22 @@ def read_ahead_helpers() -> set[int]:
     """The read-ahead helpers this thread has started and not yet reaped (other tests'
     processes may still be around).
 
-    A helper that has sent everything and exited is a zombie until it is reaped: its
-    command line is gone then, so a zombie child counts as one too (this thread's other
-    children, started with ``subprocess``, are reaped when they are waited for).
+    A helper that has sent everything and exited is a zombie until its reader reaps
+    it, and a zombie's command line reads empty: it counts by its name (the
+    interpreter's), so that the answer does not depend on how fast the helper ran.
     """
     task = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    interpreter = Path(sys.executable).name[:15].encode()  # the kernel keeps 15 bytes
     found = set()
     for pid in task.read_text().split():
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            # "pid (comm) state ...": comm may hold spaces and parentheses.
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
         except OSError:
             continue  # gone meanwhile
-        if b"_ahead.py" in command or state == "Z":
+        comm, _, rest = stat.partition(b" (")[2].rpartition(b") ")
+        exited = rest[:1] == b"Z" and not command
+        if b"_ahead.py" in command or (exited and comm == interpreter):
             found.add(int(pid))
     return found

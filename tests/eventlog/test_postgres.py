@@ -19,12 +19,14 @@ from eventlog import (
     ConcurrencyError,
     EventLog,
     Head,
+    LogUnwritable,
     RecordedEvent,
     SchemaError,
     Unreachable,
     inspect_schema,
 )
 from eventlog._postgres import PostgresEventLog
+from eventlog._postgres._connect import connect
 from tests.eventlog.contract import (
     WAIT,
     EventLogContract,
@@ -346,3 +348,48 @@ def test_a_log_carries_on_when_the_server_ends_its_sessions(
             assert log.frontier.wait_covers(other.head(), WAIT)
         finally:
             follower.stop()
+
+
+def test_a_read_only_database_makes_the_log_unwritable_until_it_takes_writes(
+    log: EventLog,
+) -> None:
+    """As on a server demoted to a standby: every write transaction is refused."""
+    assert isinstance(log, PostgresEventLog)
+    log.append("a", 0, [ev("A")])
+    writer = log._writer._conn  # the test's one reach inside: the writer's session
+    writer.execute("SET default_transaction_read_only = on")
+    head = log.head()
+    recorder = Recorder()
+    with writer_held(log):
+        for stream in ("a", "b"):
+            log.submit(Append(stream, log.stream_version(stream), [ev("X")], recorder.sink))
+    for append in recorder.wait_for(2):
+        assert isinstance(append.error, LogUnwritable)
+        assert "read-only" in append.error.reason and append.positions == ()
+    assert log.unwritable is not None and "read-only" in log.unwritable.reason
+    with pytest.raises(LogUnwritable, match="read-only"):
+        log.heartbeat("m", "{}", 30)
+    fault = log.probe()
+    assert fault is not None and "read-only" in fault.reason
+    assert log.head() == head  # nothing of them was committed
+    assert log.commit_stats.failed_commits == 2  # the parking append's batch, and theirs
+    writer.execute("SET default_transaction_read_only = off")
+    assert log.probe() is None and log.unwritable is None
+    assert log.append("b", 0, [ev("B")]) == [head.position + 1]
+
+
+def test_a_server_that_cannot_be_reached_again_makes_the_log_unwritable(
+    log: EventLog, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    assert isinstance(log, PostgresEventLog)
+    log.append("a", 0, [ev("A")])
+    writer = log._writer  # the test's one reach inside: where it connects again
+    reconnect = writer._reconnect
+    writer._reconnect = lambda: connect(f"postgresql:///nowhere?host={tmp_path}")
+    postgres.terminate()
+    with pytest.raises(LogUnwritable, match="cannot be reached"):
+        log.append("a", 1, [ev("B")])
+    assert log.unwritable is not None
+    writer._reconnect = reconnect
+    assert log.probe() is None and log.unwritable is None
+    assert log.append("a", 1, [ev("B")]) == [2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,10 +16,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 GREETING_APP = "tests.http.greeting_app:register"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
+LANE = "alo_actor.http.lane"
+# A handler of the lane's own that writes at once (the root logger's, which Litestar
+# sets up, may hand records to a queue and write them later), run before ``alo``.
+_LANE_LOGGING = (
+    "import logging, sys; "
+    f"lane = logging.getLogger({LANE!r}); lane.setLevel(logging.DEBUG); "
+    "lane.propagate = False; lane.addHandler(logging.StreamHandler(sys.stderr)); "
+)
+_LANE_LINE = re.compile(r"(answered|passed) [A-Z]+ /\S*")
 
 
 def free_port() -> int:
@@ -29,12 +41,27 @@ def free_port() -> int:
 
 
 class Served:
-    """One ``alo serve`` process over ``db``; ``restart()`` brings it back on the same port."""
+    """One ``alo serve`` process over ``db``; ``restart()`` brings it back on the same port.
 
-    def __init__(self, db: Path, args: Sequence[str] = (), env: dict[str, str] | None = None):
+    ``location`` serves another log instead (a PostgreSQL URL): ``db`` then only names
+    the server's output file. With ``lane``, the hot path's lane logs at DEBUG which way
+    each request went (see ``Lane``), before any byte of the answer is sent.
+    """
+
+    def __init__(
+        self,
+        db: Path,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        *,
+        lane: bool = False,
+        location: str | None = None,
+    ):
         self.db = db
+        self.location = str(db) if location is None else location
         self.args = list(args)
         self.env = env
+        self.lane = lane
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -44,10 +71,10 @@ class Served:
         return [
             sys.executable,
             "-c",
-            "from alo_actor.cli import main; main()",
+            (_LANE_LOGGING if self.lane else "") + "from alo_actor.cli import main; main()",
             "serve",
             "--db",
-            str(self.db),
+            self.location,
             "--port",
             str(self.port),
             "--log-level",
@@ -103,15 +130,55 @@ class Served:
         return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
+class Lane:
+    """What a ``Served(lane=True)``'s lane logged, read on from where the last look ended.
+
+    The lane writes its line before it answers or passes a request on, so once a
+    response is in (or the server is seen waiting), its line is in the log.
+    """
+
+    def __init__(self, served: Served) -> None:
+        self.log = served.log
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+
+    def since(self) -> list[str]:
+        """The lane's lines since the last call: ``answered GET /path``, ``passed …``."""
+        with self.log.open("rb") as f:
+            f.seek(self.offset)
+            text = f.read()
+        self.offset += len(text)
+        lines = text.decode(errors="replace").splitlines()
+        return [line for line in lines if _LANE_LINE.fullmatch(line)]
+
+    def wait_for(self, line: str) -> None:
+        """Return once the lane has logged ``line`` (fail after a while)."""
+        seen: list[str] = []
+
+        def logged() -> bool:
+            seen.extend(self.since())
+            return line in seen
+
+        wait_until(logged, what=f"the lane to log {line!r}")
+
+
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One server for the route tests, with the greeting handlers loaded through ``--app``."""
-    server = Served(tmp_path_factory.mktemp("served") / "alo.db", ["--app", GREETING_APP])
+    """One server for the route tests, with the greeting handlers loaded through ``--app``
+    and the lane's log (``lane``)."""
+    server = Served(
+        tmp_path_factory.mktemp("served") / "alo.db", ["--app", GREETING_APP], lane=True
+    )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def lane(served: Served) -> Lane:
+    """The shared server's lane log, from now on."""
+    return Lane(served)
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ def test_list_pages_through_the_matching_alos(client: httpx.Client, new_id: str)
         {"cursor": "not-a-cursor"},
         {"created_after": "yesterday"},
         {"created_after": "2026-01-01T00:00:00"},
+        {"created_after": "2000", "created_before": "1000"},  # an empty range: a mistake
         {"colour": "red"},
     ],
 )

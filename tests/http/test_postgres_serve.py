@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
 from tests.http.conftest import GREETING_APP, Served
 
 
-class ServedOnPostgres(Served):
-    """``alo serve`` over a log in PostgreSQL (its output kept in ``tmp``)."""
-
-    def __init__(self, url: str, tmp: Path) -> None:
-        super().__init__(tmp / "served.db", ["--app", GREETING_APP])
-        self.url = url
-
-    def command(self) -> list[str]:
-        command = super().command()
-        command[command.index("--db") + 1] = self.url
-        return command
-
-
 def test_serve_over_postgres_survives_a_sigkill(pg_url: str, tmp_path: Path) -> None:
-    server = ServedOnPostgres(pg_url, tmp_path).start()
+    server = Served(tmp_path / "served.db", ["--app", GREETING_APP], location=pg_url).start()
     try:
         with server.client() as client:
             started = client.post(
@@ -41,5 +29,14 @@ def test_serve_over_postgres_survives_a_sigkill(pg_url: str, tmp_path: Path) -> 
             assert client.post("/v1/alos/open/complete", json={"result": 1}).status_code == 200
             assert client.get("/v1/alos/open/result").json()["result"] == 1
             assert client.post("/v1/alos", json={"id": "g"}).status_code == 409
+            # What reads the log itself, beside the API: readiness, metrics, the console.
+            assert client.get("/readyz").status_code == 200
+            metrics = client.get("/metrics").text
+            assert 'alo_alos{status="completed"} 2.0' in metrics, metrics
+            page = client.get("/ui/log")
+            assert page.status_code == 200, page.text
+            assert len(re.findall(r'<rect class="bar" x=', page.text)) == 60 + 1
+            png = client.get("/ui/log/lifetimes.png")
+            assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     finally:
         server.stop()

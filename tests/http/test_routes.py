@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from alo_actor._validate import MAX_PAYLOAD_BYTES
+from tests.http.conftest import Lane
 from tests.http.support import RFC3339, failure_of, info_of, start, when
 
 
@@ -90,7 +91,7 @@ def test_timeout_forms_set_the_deadline(
     assert abs(span - timedelta(seconds=seconds)) < timedelta(milliseconds=50)
 
 
-@pytest.mark.parametrize("timeout", ["soon", -1, "1d", "", True])
+@pytest.mark.parametrize("timeout", ["soon", -1, "1y", "", True])
 def test_a_bad_timeout_is_400(client: httpx.Client, new_id: str, timeout: object) -> None:
     body = failure_of(start(client, new_id, timeout=timeout), 400, "InvalidArgument")
     assert "timeout" in body["message"]
@@ -154,7 +155,7 @@ def test_not_settled_is_412_without_wait_and_408_when_the_wait_runs_out(
 
     began = time.monotonic()
     response = client.get(f"/v1/alos/{new_id}/result", params={"wait": "300ms"})
-    assert 0.25 <= time.monotonic() - began < 5
+    assert time.monotonic() - began >= 0.25
     failure_of(response, 408, "WaitTimedOut")
     assert response.headers["Alo-Status"] == "running"
     failure_of(client.get(f"/v1/alos/{new_id}/result", params={"wait": "0"}), 408)
@@ -165,11 +166,15 @@ def test_not_settled_is_412_without_wait_and_408_when_the_wait_runs_out(
     assert response.headers["Alo-Status"] == "paused"
 
 
-def test_a_long_poll_wakes_when_the_alo_is_completed(client: httpx.Client, new_id: str) -> None:
+def test_a_long_poll_wakes_when_the_alo_is_completed(
+    client: httpx.Client, lane: Lane, new_id: str
+) -> None:
     info_of(start(client, new_id), 201)
+    lane.since()
 
     def complete_soon() -> None:
-        time.sleep(0.3)
+        # Once the server waits on the ALO (the lane logs as the wait begins).
+        lane.wait_for(f"answered GET /v1/alos/{new_id}/result")
         with httpx.Client(base_url=str(client.base_url), timeout=10) as other:
             other.post(
                 f"/v1/alos/{new_id}/complete",
@@ -178,13 +183,12 @@ def test_a_long_poll_wakes_when_the_alo_is_completed(client: httpx.Client, new_i
 
     helper = threading.Thread(target=complete_soon)
     helper.start()
-    began = time.monotonic()
+    # A wait that missed its wake-up would run its 20 s; the client gives up after
+    # its own 10 s, and this raises.
     response = client.get(f"/v1/alos/{new_id}/result", params={"wait": "20s"})
-    elapsed = time.monotonic() - began
     helper.join(10)
     assert response.status_code == 200, response.text
     assert response.json() == {"result": [1, 2], "result_metadata": {"a": "b"}}
-    assert 0.2 < elapsed < 5
 
 
 @pytest.mark.parametrize(
@@ -267,7 +271,9 @@ def test_fail_takes_a_failure(client: httpx.Client, new_id: str) -> None:
     }
     info = info_of(client.post(f"/v1/alos/{new_id}/fail", json=failure))
     assert info["status"] == "failed"
-    assert info["failure"] == failure
+    # Stack traces stay out of answers unless the server is told to show them
+    # (tests/http/test_stack_traces.py).
+    assert info["failure"] == {k: v for k, v in failure.items() if k != "stackTrace"}
 
     failure_of(client.post("/v1/alos/nobody/fail", json={"message": "x"}), 404, "NotFound")
     body = failure_of(

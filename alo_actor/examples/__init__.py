@@ -1,0 +1,1 @@
+"""Handler modules that ship with the package, ready for ``alo serve --app``."""

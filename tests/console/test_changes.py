@@ -1,0 +1,218 @@
+"""``GET /v1/changes`` over plain HTTP: positions, resuming, the id filter, keep-alive,
+and how a stream ends (server's cap, client gone, shutdown)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from litestar import Litestar
+
+from alo_actor.http import create_app
+from alo_actor.http._changes import KEEPALIVE
+from tests.conftest import wait_until
+from tests.console.sse import Frame, changes, frames
+from tests.console.support import alo_serve, fresh
+from tests.http.conftest import GREETING_APP, Served, free_port
+from tests.http.support import failure_of
+
+READ_TIMEOUT = KEEPALIVE + 10.0  # a quiet stream sends a comment well within this
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with alo_serve(tmp_path_factory.mktemp("changes"), "--app", GREETING_APP) as served:
+        yield served
+
+
+@pytest.fixture
+def http(server: Served) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=httpx.Timeout(10, read=READ_TIMEOUT)) as c:
+        yield c
+
+
+def opening(stream: Iterator[Frame]) -> int:
+    """The position a stream starts after, from its first frame."""
+    first = next(stream)
+    assert first.retry is not None and first.retry > 0
+    (comment,) = first.comments
+    return int(comment.rsplit(" ", 1)[1])
+
+
+def test_each_change_is_named_by_its_log_position(http: httpx.Client) -> None:
+    external, greeted = fresh(), fresh()
+    with http.stream("GET", "/v1/changes") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        stream = frames(response)
+        start = opening(stream)
+        assert (
+            http.post("/v1/alos", json={"id": external, "metadata": {"k": "v"}}).status_code == 201
+        )
+        started = {"id": greeted, "operation": "greeting", "input": {"name": "Ada"}}
+        assert http.post("/v1/alos", json=started).status_code == 201
+        seen = changes(stream, 3)
+    positions = [change["position"] for change in seen]
+    assert positions == sorted(positions) and positions[0] > start
+    assert [(c["id"], c["type"]) for c in seen] == [
+        (external, "Started"),
+        (greeted, "Started"),
+        (greeted, "Completed"),
+    ]
+    assert seen[0]["status"] == "running"
+    assert seen[0]["info"]["metadata"] == {"k": "v"}
+    assert seen[0]["info"]["id"] == external
+    # The info is the ALO's as read when sent: the greeting had completed by then.
+    assert seen[2]["status"] == seen[2]["info"]["status"] == "completed"
+
+
+def test_last_event_id_resumes_right_after_that_position(http: httpx.Client) -> None:
+    alo_id = fresh()
+    with http.stream("GET", "/v1/changes") as response:
+        stream = frames(response)
+        opening(stream)
+        for verb in ("", "/pause", "/resume", "/cancel"):
+            path = "/v1/alos" + (f"/{alo_id}{verb}" if verb else "")
+            body: dict[str, Any] = {"id": alo_id} if not verb else {}
+            assert http.post(path, json=body).status_code in (200, 201)
+        seen = changes(stream, 4)
+    assert [c["type"] for c in seen] == ["Started", "Paused", "Resumed", "Cancelled"]
+
+    # Last-Event-ID (what EventSource sends when it reconnects) wins over after=.
+    headers = {"Last-Event-ID": str(seen[1]["position"])}
+    with http.stream("GET", "/v1/changes", params={"after": 0}, headers=headers) as response:
+        stream = frames(response)
+        assert opening(stream) == seen[1]["position"]
+        resumed = changes(stream, 2)
+    # The same events; each with the ALO's info as it is when sent (cancelled by now,
+    # while the first stream may have sent an event before the next was committed).
+    assert [(c["position"], c["type"]) for c in resumed] == [
+        (c["position"], c["type"]) for c in seen[2:]
+    ]
+    assert [c["status"] for c in resumed] == ["cancelled", "cancelled"]
+
+    with http.stream("GET", "/v1/changes", params={"after": seen[2]["position"]}) as response:
+        assert changes(frames(response), 1)[0]["type"] == "Cancelled"
+
+
+def test_the_id_filter_follows_one_alo(http: httpx.Client) -> None:
+    mine, other = fresh(), fresh()
+    with http.stream("GET", "/v1/changes") as response:
+        start = opening(frames(response))
+    assert http.post("/v1/alos", json={"id": mine}).status_code == 201
+    assert http.post("/v1/alos", json={"id": other}).status_code == 201
+    assert http.post(f"/v1/alos/{other}/cancel", json={}).status_code == 200
+    assert http.post(f"/v1/alos/{mine}/complete", json={"result": 1}).status_code == 200
+    with http.stream("GET", "/v1/changes", params={"after": start, "id": mine}) as response:
+        seen = changes(frames(response), 2)
+    assert [(c["id"], c["type"]) for c in seen] == [(mine, "Started"), (mine, "Completed")]
+
+
+def test_a_quiet_stream_sends_comments(http: httpx.Client) -> None:
+    with http.stream("GET", "/v1/changes", params={"id": fresh()}) as response:
+        stream = frames(response)
+        opening(stream)
+        quiet = next(stream)
+    assert quiet.event is None and quiet.id is None
+    assert quiet.comments == ["keep-alive"]
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "named"),
+    [
+        ({"after": "-1"}, {}, "after"),
+        ({"after": "soon"}, {}, "after"),
+        ({}, {"Last-Event-ID": "x"}, "Last-Event-ID"),
+        ({}, {"Last-Event-ID": "-3"}, "Last-Event-ID"),
+        ({"since": "0"}, {}, "since"),
+        ({"id": ""}, {}, "id"),
+    ],
+)
+def test_a_bad_request_is_a_400_that_names_the_parameter(
+    http: httpx.Client, params: dict[str, str], headers: dict[str, str], named: str
+) -> None:
+    response = http.get("/v1/changes", params=params, headers=headers)
+    assert named in failure_of(response, 400)["message"]
+
+
+def test_a_stream_ends_cleanly_on_shutdown(tmp_path: Path) -> None:
+    served = Served(tmp_path / "alo.db").start()
+    try:
+        with (
+            httpx.Client(base_url=served.base_url, timeout=httpx.Timeout(10, read=60)) as http,
+            http.stream("GET", "/v1/changes", params={"after": 0}) as response,
+        ):
+            stream = frames(response)
+            opening(stream)
+            assert served.process is not None
+            served.process.terminate()
+            # The stream ends with the chunked body's last chunk: a server that cut
+            # it off instead would make httpx raise here.
+            rest = list(stream)
+        assert all(frame.event is None for frame in rest)
+        assert served.stop() in (0, -signal.SIGTERM), served.output
+        assert "graceful shutdown exceeded" not in served.output
+        assert "Traceback" not in served.output
+    finally:
+        served.kill()
+
+
+# -- in this process, to see the server's side of a stream ------------------------------
+
+
+class InProcess:
+    """``create_app`` on uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, app: Litestar) -> None:
+        self.app = app
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> InProcess:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="uvicorn to start")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+    @property
+    def open_streams(self) -> int:
+        streams: int = self.app.state.changes.streams
+        return streams
+
+
+def test_a_stream_ends_when_its_client_leaves(tmp_path: Path) -> None:
+    with (
+        InProcess(create_app(str(tmp_path / "alo.db"))) as served,
+        httpx.Client(base_url=served.base_url, timeout=10) as http,
+    ):
+        with http.stream("GET", "/v1/changes") as response:
+            # Held: a dropped frames() generator would close the response at once.
+            stream = frames(response)
+            opening(stream)
+            assert served.open_streams == 1
+        wait_until(lambda: served.open_streams == 0, what="the stream to end")
+
+
+def test_a_stream_ends_at_the_servers_wait_cap(tmp_path: Path) -> None:
+    with (
+        InProcess(create_app(str(tmp_path / "alo.db"), max_wait=0.5)) as served,
+        httpx.Client(base_url=served.base_url, timeout=10) as http,
+        http.stream("GET", "/v1/changes", params={"after": 0}) as response,
+    ):
+        rest = list(frames(response))
+        assert rest[0].retry is not None
+        assert served.open_streams == 0

@@ -209,7 +209,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # yet seen every event another process committed before it (the head it saw).
         self._parked: deque[tuple[Head, Deliver]] = deque()
         self._frontier = log.frontier
-        self._poke: Callable[[], None] = lambda: None
+        # Set by ``follow``: without a follower nothing applies the others' events, and
+        # a read cannot wait for them (a host alone on its log needs none).
+        self._poke: Callable[[], None] | None = None
         self._head: Head | None = None  # the log's head as read for the current message
 
     def _committed_sink(self, appends: list[Append]) -> None:
@@ -245,7 +247,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         return None
 
     def follow(self, poke: Callable[[], None]) -> None:
-        """Use ``poke`` to ask the log's follower to look at once (when a read waits)."""
+        """The log has a follower that sends this host the others' events (``Foreign``);
+        ``poke`` asks it to look at once. From now on a decision that writes nothing
+        waits until this host has seen every event committed before it."""
         self._poke = poke
 
     def deliver(self, entity_id: str, message: Any) -> None:
@@ -379,6 +383,8 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
     def _fresh(self, entity: Entity[S], message: Any) -> bool:
         """Whether this process has seen every event committed before now, anywhere; if
         not, the message waits (parked) for the follower and is handled again then."""
+        if self._poke is None:
+            return True
         head = self._head
         if head is None:
             head = self._head = self.log.head()

@@ -19,15 +19,16 @@ import tempfile
 from typing import Any
 
 from benchmarks import _plots, _report
+from benchmarks._config import FULL, QUICK
 from benchmarks._progress import Progress
-from benchmarks._scenarios import FULL, QUICK, SCENARIOS, Bench
+from benchmarks._scenarios import SCENARIOS, Bench
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a small smoke-size run (~15 s idle)")
+    parser.add_argument("--quick", action="store_true", help="a small smoke-size run (~20 s idle)")
     parser.add_argument(
         "--out", default="bench-results", help="where to write the results (bench-results)"
     )

@@ -48,6 +48,11 @@ def _throughput(results: dict[str, Any], out: str) -> str | None:
     es = b.get("eventsourcing", {})
     if "best" in es:
         bars.append(("eventsourcing", es["best"]["promises_per_s"]))
+    dbos = b.get("dbos", {})
+    if "best_returns" in dbos:
+        bars.append(("DBOS", dbos["best_returns"]["promises_per_s"]))
+    if "best_recv" in dbos:
+        bars.append(("DBOS recv/send", dbos["best_recv"]["promises_per_s"]))
     right.bar([n for n, _ in bars], [v for _, v in bars], color="tab:blue")
     right.set_yscale("log")
     right.set_ylabel("promises/s (log)")

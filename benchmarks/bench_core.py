@@ -13,6 +13,9 @@
 - in-memory ceiling: the same flow against a dict and bare asyncio futures, on the
   same loop: no durability, no threads, no checks. What the flow itself costs in
   this interpreter, so no engine behind this API can be faster.
+- DBOS Transact on its SQLite system database (WAL, synchronous=NORMAL, alo-actor's default), in
+  a subprocess: a workflow started with the client's id that returns at once (the
+  ratio the goal takes), and one that waits in ``recv`` until ``send`` completes it.
 
 ``python -m benchmarks`` builds its scenarios on these functions.
 """
@@ -217,13 +220,39 @@ def main() -> None:
             os.path.join(tmp, "threads.db"), min(args.promises, 10_000), args.in_flight
         )
         ceiling = bench_in_memory(args.promises, args.in_flight)
+        dbos = _dbos_rows(tmp, args.promises, args.in_flight)
     print(f"promises: {args.promises}, in flight: {args.in_flight}, cores: {os.cpu_count()}")
-    print(f"{'design':<40}{'promises/s':>12}{'alo-actor is':>16}")
-    print(f"{'alo-actor (public asyncio API)':<40}{alo:>12,.0f}{'1.00x':>16}")
-    print(f"{'alo-actor, the same on uvloop':<40}{alo_uv:>12,.0f}{alo / alo_uv:>15.2f}x")
-    print(f"{'raw sqlite3 executemany (2 rows each)':<40}{raw:>12,.0f}{alo / raw:>15.2f}x")
-    print(f"{'one pykka thread-actor per ALO':<40}{threads:>12,.0f}{alo / threads:>15.2f}x")
-    print(f"{'in-memory ceiling (dict + futures)':<40}{ceiling:>12,.0f}{alo / ceiling:>15.2f}x")
+    rows = [
+        ("alo-actor (public asyncio API)", alo),
+        ("alo-actor, the same on uvloop", alo_uv),
+        ("raw sqlite3 executemany (2 rows each)", raw),
+        ("one pykka thread-actor per ALO", threads),
+        ("in-memory ceiling (dict + futures)", ceiling),
+        *dbos,
+    ]
+    print(f"{'design':<52}{'promises/s':>12}{'alo-actor is':>16}")
+    for name, rate in rows:
+        print(f"{name:<52}{rate:>12,.0f}{alo / rate:>15.2f}x")
+
+
+def _dbos_rows(tmp: str, promises: int, in_flight: int) -> list[tuple[str, float]]:
+    """DBOS's two flows (fewer promises: it runs at a few hundred a second), or none,
+    said so, when dbos is not installed."""
+    from benchmarks._baselines import bench_dbos, installed_version
+
+    version = installed_version("dbos")
+    if version is None:
+        print("DBOS Transact: not installed (pip install dbos==3.4.0), skipped")
+        return []
+    rows = []
+    for workflow, count, name in (
+        ("returns", min(promises, 3_000), "workflow returns at once"),
+        ("recv", min(promises, 1_000), "recv, completed by send"),
+    ):
+        path = os.path.join(tmp, f"dbos-{workflow}.db")
+        figures = bench_dbos(path, count, in_flight, workflow, "normal")
+        rows.append((f"DBOS {version} (SQLite WAL), {name}", figures["promises_per_s"]))
+    return rows
 
 
 if __name__ == "__main__":

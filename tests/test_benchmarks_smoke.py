@@ -21,7 +21,7 @@ def test_quick_run_writes_every_scenario(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=100,  # about 15 s on an idle 2-core machine; others' tests share it
+        timeout=100,  # about 20 s on an idle 2-core machine; others' tests share it
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -32,4 +32,12 @@ def test_quick_run_writes_every_scenario(tmp_path: Path) -> None:
     assert "| goal | target | measured | status |" in table
     assert "## Throughput" in table
     assert table.strip() in done.stdout
+    # DBOS at a tiny size (~5 s, two subprocesses), on the WAL it was asked for
+    dbos = results["scenarios"]["baselines"]["dbos"]
+    assert [(v["workflow"], v["journal_mode"], v["synchronous"]) for v in dbos["variants"]] == [
+        ("returns", "WAL", "NORMAL"),
+        ("recv", "WAL", "NORMAL"),
+    ]
+    assert all(v["promises_per_s"] > 0 for v in dbos["variants"])
+    assert f"| DBOS Transact {dbos['version']}, workflow returns at once" in table
     assert list(out.glob("*.png"))

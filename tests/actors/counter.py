@@ -89,6 +89,7 @@ class CounterBehavior:
         self.replays: Counter[str] = Counter()  # replays per entity id
         self.handled: list[tuple[str, Any]] = []
         self.persisted: list[tuple[str, list[Event]]] = []
+        self.foreign: list[tuple[str, list[Event], list[int]]] = []  # others' events read
         self.crashes: list[tuple[str, Any, BaseException]] = []
         self.others: list[Any] = []
         self.started = threading.Event()
@@ -104,6 +105,9 @@ class CounterBehavior:
 
     def encode(self, event: Event) -> NewEvent:
         return CODEC.encode(event)
+
+    def decode(self, recorded: RecordedEvent) -> Event:
+        return CODEC.decode(recorded.data)
 
     def replay(self, entity_id: str, events: Sequence[RecordedEvent]) -> int | None:
         self.replays[entity_id] += 1
@@ -158,12 +162,27 @@ class CounterBehavior:
     def on_persisted(self, entity: Entity[int], events: Sequence[Event]) -> None:
         self.persisted.append((entity.id, list(events)))
         self._maybe_fail("on_persisted", entity.id)
+        self._wake_watchers(entity)
+
+    def _wake_watchers(self, entity: Entity[int]) -> None:
         attached: Attached | None = entity.attached
         if attached is not None:
             due = [w for w in attached.watchers if (entity.state or 0) >= w.at]
             for watch in due:
                 attached.watchers.remove(watch)
                 watch.reply(entity.state)
+
+    def on_foreign(
+        self, entity: Entity[int], events: Sequence[Event], positions: Sequence[int]
+    ) -> None:
+        """Another writer's events, folded into the entity: they may reach a watcher."""
+        self.foreign.append((entity.id, list(events), list(positions)))
+        self._wake_watchers(entity)
+
+    def wants_foreign(
+        self, entity_id: str, events: Sequence[Event], positions: Sequence[int]
+    ) -> bool:
+        return False  # a counter has no work to do for what others wrote
 
     def can_passivate(self, entity: Entity[int]) -> bool:
         attached: Attached | None = entity.attached

@@ -369,10 +369,12 @@ def test_a_conflict_with_another_writer_is_decided_again_on_the_log(
     assert add(host, "x", 1) == 1  # cached at version 1
     with EventLog.open(path) as other:
         other.append("x", 1, [CODEC.encode(Added(10))])
-    # The host still thinks version 1: its append conflicts, it replays, decides again.
+    # The host still thinks version 1: its append conflicts, it reads what the other
+    # wrote since (folding it on, no replay from the start), and decides again.
     assert add(host, "x", 2) == 13
     assert stored(log, "x") == [Added(1), Added(10), Added(2)]
-    assert behavior.replays["x"] == 2
+    assert behavior.replays["x"] == 1
+    assert [(i, events) for i, events, _ in behavior.foreign] == [("x", [Added(10)])]
     assert [m.n for i, m in behavior.handled if i == "x"] == [1, 2, 2]
 
 
@@ -381,10 +383,12 @@ def test_an_optimistic_create_of_an_existing_stream_is_decided_again(
 ) -> None:
     with EventLog.open(path) as other:
         other.append("n", 0, [CODEC.encode(Added(5))])
-    # Create assumes the stream is new (no replay); the log says otherwise.
+    # Create assumes the stream is new (no replay); the log says otherwise, and the
+    # host reads what is there before it decides again.
     assert ask(host, "n", Create) is False
     assert stored(log, "n") == [Added(5)]
-    assert behavior.replays["n"] == 1
+    assert behavior.replays["n"] == 0
+    assert [(i, events) for i, events, _ in behavior.foreign] == [("n", [Added(5)])]
     assert ask(host, "new", Create) is True
     assert behavior.replays["new"] == 0
 

@@ -4,6 +4,7 @@ factory that opens one on SQLite or on PostgreSQL."""
 from __future__ import annotations
 
 import abc
+import itertools
 import os
 import threading
 import time
@@ -33,6 +34,9 @@ _R = TypeVar("_R")
 # The follower hands on at most this many events at a time, so that catching up on a
 # long stretch of the others' writes holds bounded memory.
 FOLLOW_CHUNK = 5000
+# Streams per query of ``read_streams``: a round trip on a server is paid once for
+# this many, and the query stays within SQLite's limit on parameters.
+STREAMS_PER_READ = 500
 
 
 class EventLog(abc.ABC):
@@ -180,6 +184,25 @@ class EventLog(abc.ABC):
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         """Every event of one stream from ``from_version``, in version order (an empty
         list for a stream with none)."""
+
+    def read_streams(self, stream_ids: Iterable[str]) -> Iterator[tuple[str, list[RecordedEvent]]]:
+        """``read_stream`` for many streams: each id given with every event of its
+        stream in version order (an empty list for a stream with none), in the order
+        given, read ``STREAMS_PER_READ`` streams a query (one round trip on a server,
+        where a ``read_stream`` each is one apiece). Lazy: each query runs when the
+        iteration reaches its streams, so memory holds one query's events."""
+        ids = iter(stream_ids)
+        while batch := list(itertools.islice(ids, STREAMS_PER_READ)):
+            found: dict[str, list[RecordedEvent]] = {}
+            for event in self._events_of(batch):
+                found.setdefault(event.stream_id, []).append(event)
+            for stream_id in batch:
+                yield stream_id, found.get(stream_id, [])
+
+    @abc.abstractmethod
+    def _events_of(self, stream_ids: list[str]) -> list[RecordedEvent]:
+        """Every event of the streams (a few hundred at most), each stream's in version
+        order; one query."""
 
     @abc.abstractmethod
     def stream_version(self, stream_id: str) -> int:

@@ -168,6 +168,13 @@ class PostgresEventLog(EventLog):
         )
         return [RecordedEvent(*row) for row in rows]
 
+    def _events_of(self, stream_ids: list[str]) -> list[RecordedEvent]:
+        rows = self.query(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s) ORDER BY stream_id, version",
+            (stream_ids,),
+        )
+        return [RecordedEvent(*row) for row in rows]
+
     def stream_version(self, stream_id: str) -> int:
         rows = self.query("SELECT max(version) FROM events WHERE stream_id = %s", (stream_id,))
         return int(rows[0][0] or 0)

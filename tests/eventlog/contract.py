@@ -25,6 +25,7 @@ from eventlog import (
     NewEvent,
     RecordedEvent,
 )
+from eventlog._log import STREAMS_PER_READ
 
 # Every wait in these tests gives up after this long; a healthy run needs milliseconds.
 WAIT = 10.0
@@ -186,6 +187,26 @@ class EventLogContract(abc.ABC):
             ("a", 4),
         ]
         assert all(isinstance(e, RecordedEvent) for e in everything)
+
+    def test_read_streams_reads_many_streams_as_read_stream_does(self, log: EventLog) -> None:
+        # More streams than one query reads, their events interleaved in the log.
+        count = STREAMS_PER_READ * 2 + 3
+        names = [f"s{n}" if n % 7 else f"o'dd \u00fc {n}" for n in range(count)]
+        recorder = Recorder()
+        with writer_held(log):
+            for name in names:
+                log.submit(Append(name, 0, [ev("A", name.encode())], recorder.sink))
+        recorder.wait_for(count)
+        for name in names[::3]:
+            log.append(name, 1, [ev("B"), ev("C")])
+        log.delete_streams([names[5]])
+        asked = ["nobody", *reversed(names), names[1]]  # unknown, out of order, repeated
+        got = list(log.read_streams(asked))
+        assert [stream_id for stream_id, _ in got] == asked
+        assert got == [(name, log.read_stream(name)) for name in asked]
+        assert dict(got)["nobody"] == dict(got)[names[5]] == []
+        assert [e.type for e in dict(got)[names[3]]] == ["A", "B", "C"]
+        assert list(log.read_streams([])) == []
 
     def test_types_and_data_are_stored_byte_for_byte(self, log: EventLog) -> None:
         events = [

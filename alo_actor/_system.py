@@ -230,8 +230,11 @@ class AloSystem:
             self._tell(Foreign(events, head))
 
     def _states(self, ids: Iterable[str]) -> list[AloState]:
-        replay, read = self._behavior.replay, self.log.read_stream
-        return [s for s in (replay(i, read(i)) for i in ids) if s is not None]
+        # Read a few hundred streams a query: on a server, one round trip per ALO made
+        # reopening a log with many open ALOs slow.
+        replay = self._behavior.replay
+        states = (replay(i, events) for i, events in self.log.read_streams(ids))
+        return [s for s in states if s is not None]
 
     # -- plumbing ----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from actors._host import (
     Foreign,
     Step,
 )
-from actors._reply import LoopBridge, Reply, ReplyFuture, SyncReply, bridge_for
+from actors._reply import Gather, LoopBridge, Reply, ReplyFuture, SyncReply, bridge_for
 from actors._shards import DEFAULT_LEASE_SECONDS, Shards
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Entity",
     "EntityHost",
     "Foreign",
+    "Gather",
     "LoopBridge",
     "Reply",
     "ReplyFuture",

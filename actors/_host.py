@@ -213,6 +213,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # a read cannot wait for them (a host alone on its log needs none).
         self._poke: Callable[[], None] | None = None
         self._head: Head | None = None  # the log's head as read for the current message
+        # Appends made while handling the current message, submitted together after it
+        # (one lock for them all, and none of submit's checks: the host builds them).
+        self._appends: list[Append] = []
 
     def _committed_sink(self, appends: list[Append]) -> None:
         # Runs on the writer thread: one message per committed batch.
@@ -232,19 +235,35 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # log's head, when the first of them needs it, serves them all (see _fresh).
         self._head = None
         kind = type(message)
-        if kind is DeliverMany:
-            deliver = self.deliver
-            for entity_id, item in zip(message.entity_ids, message.messages, strict=True):
-                deliver(entity_id, item)
-        elif kind is _Committed:
-            self._on_committed(message.appends)
-        elif kind is Deliver:
-            self.deliver(message.entity_id, message.message)
-        elif kind is Foreign:
-            self._on_foreign(message.events, message.head)
-        else:
-            self.behavior.on_message(self, message)
+        try:
+            if kind is DeliverMany:
+                deliver = self.deliver
+                for entity_id, item in zip(message.entity_ids, message.messages, strict=True):
+                    deliver(entity_id, item)
+            elif kind is _Committed:
+                self._on_committed(message.appends)
+            elif kind is Deliver:
+                self.deliver(message.entity_id, message.message)
+            elif kind is Foreign:
+                self._on_foreign(message.events, message.head)
+            else:
+                self.behavior.on_message(self, message)
+        finally:
+            if self._appends:
+                self._submit()
         return None
+
+    def _submit(self) -> None:
+        appends, self._appends = self._appends, []
+        try:
+            self.log.submit_many(appends)
+        except Exception as exc:  # closed: none was queued, each is answered so
+            for append in appends:
+                pending: _Pending = append.token  # type: ignore[assignment]
+                entity = pending.entity
+                entity.busy = False
+                if pending.then is not None:
+                    self._run_then(entity, pending.message, pending.then, exc)
 
     def follow(self, poke: Callable[[], None]) -> None:
         """The log has a follower that sends this host the others' events (``Foreign``);
@@ -304,8 +323,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 if then is not None:
                     self._then(entity, then, None)
                 return
-            encode = self._encode
-            encoded = [encode(event) for event in events]
+            encoded = list(map(self._encode, events))
             # Folded once, here: the projection's row and the state after the commit
             # are the same fold.
             evolve = self._evolve
@@ -320,22 +338,10 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             return
         entity.busy = True
         pending = _Pending(entity, message, events, after, then, retries)
-        try:
-            self.log.submit(
-                Append(
-                    entity.id,
-                    entity.version,
-                    encoded,
-                    self._sink,
-                    pending,
-                    extra=extra,
-                    fence=fence,
-                )
-            )
-        except Exception as exc:
-            entity.busy = False
-            if then is not None:
-                self._run_then(entity, message, then, exc)
+        # Positional, every field: keywords cost a third more, for every write.
+        self._appends.append(
+            Append(entity.id, entity.version, encoded, self._sink, pending, (), None, extra, fence)
+        )
 
     def _on_committed(self, appends: list[Append]) -> None:
         on_persisted = self.behavior.on_persisted

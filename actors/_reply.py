@@ -49,6 +49,50 @@ class SyncReply:
         return self.value
 
 
+class Gather:
+    """Many replies gathered into one: ``slot(i)`` is the Reply of the i-th request;
+    once every slot has been called, ``reply((values, errors))`` is, with each request's
+    value and error in its place.
+
+    For a batch of requests that one caller waits for as a whole: one future, or one
+    blocked thread, for them all. The slots of one batch are answered on one thread
+    at a time (the actor's, or the caller's when the batch could not be sent), so the
+    count needs no lock.
+    """
+
+    __slots__ = ("_errors", "_left", "_reply", "_values")
+
+    def __init__(self, count: int, reply: Reply) -> None:
+        self._reply = reply
+        self._values: list[Any] = [None] * count
+        self._errors: list[BaseException | None] = [None] * count
+        self._left = count
+        if not count:
+            reply(([], []))
+
+    def slot(self, index: int) -> Reply:
+        """The reply of request ``index``."""
+        return _Slot(self, index)
+
+    def _put(self, index: int, value: Any, error: BaseException | None) -> None:
+        self._values[index] = value
+        self._errors[index] = error
+        self._left -= 1
+        if self._left == 0:
+            self._reply((self._values, self._errors))
+
+
+class _Slot:
+    __slots__ = ("gather", "index")
+
+    def __init__(self, gather: Gather, index: int) -> None:
+        self.gather = gather
+        self.index = index
+
+    def __call__(self, value: Any, error: BaseException | None = None) -> None:
+        self.gather._put(self.index, value, error)
+
+
 class LoopBridge:
     """Resolves asyncio futures of one event loop from other threads.
 

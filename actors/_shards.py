@@ -65,9 +65,6 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-_SELF_TICKS = _start_ticks(os.getpid())
-
-
 def _score(shard: int, member: str) -> bytes:
     return hashlib.blake2b(f"{shard}/{member}".encode(), digest_size=8).digest()
 
@@ -246,7 +243,8 @@ class Shards:
             {
                 "host": _HOST,
                 "pid": os.getpid(),
-                "start": _SELF_TICKS,
+                # Read now, not at import: a forked process would give its parent's.
+                "start": _start_ticks(os.getpid()),
                 "executes": bool(self._executes()),
             }
         )

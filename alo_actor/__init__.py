@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alo_actor._aio import AsyncAloSystem
+from alo_actor._batch import AloCompletion, AloStart
 from alo_actor._clock import Clock, ManualClock, SystemClock
 from alo_actor._errors import (
     AloError,
@@ -22,9 +23,11 @@ from alo_actor.delivery import DeliveryOptions
 from alo_actor.readmodel import AloPage
 
 __all__ = [
+    "AloCompletion",
     "AloError",
     "AloInfo",
     "AloPage",
+    "AloStart",
     "AloSystem",
     "AlreadyExists",
     "AsyncAloSystem",

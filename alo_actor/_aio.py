@@ -10,10 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors import Deliver, DeliverMany, ReplyFuture, bridge_for
+from actors import Deliver, DeliverMany, Gather, Reply, ReplyFuture, bridge_for
+from alo_actor._batch import (
+    AloCompletion,
+    AloStart,
+    Plan,
+    infos,
+    outcomes,
+    plan_completions,
+    plan_reads,
+    plan_starts,
+)
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
 from alo_actor._machine import AloState, Command, Pause, Read, Resume, Start
@@ -153,6 +163,81 @@ class AsyncAloSystem:
             if state.terminal:
                 return state
         raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s")
+
+    def _gather(self, plan: Plan, want: int) -> tuple[ReplyFuture, list[Reply]]:
+        """Queue the plan's asks (they travel as one message); the future resolves to
+        (values, errors) once every one is answered. Also the asks' replies."""
+        if self._system.closed:
+            raise SystemClosed("the ALO system is closed")
+        loop = asyncio.get_running_loop()
+        outbox = self._outbox(loop)
+        future = outbox.bridge.future()
+        gather = Gather(len(plan.asks), future)
+        slots = [gather.slot(i) for i in range(len(plan.asks))]
+        for (_, alo_id, command), slot in zip(plan.asks, slots, strict=True):
+            outbox.put(alo_id, Ask(command, slot, want), loop)
+        return future, slots
+
+    async def start_many(
+        self, starts: Iterable[AloStart | Sequence[Any]]
+    ) -> list[AloInfo | BaseException]:
+        """``AloSystem.start_many``: for each start, its info or its error, in order."""
+        system = self._system
+        plan = plan_starts(
+            starts,
+            now=system.clock.now(),
+            registered=system.registered_operations,
+            allowed_hosts=system.allowed_callback_hosts,
+        )
+        future, _ = self._gather(plan, INFO)
+        values, errors = await future
+        return infos(plan, values, errors)
+
+    async def complete_many(
+        self, completions: Iterable[AloCompletion | Sequence[Any]]
+    ) -> list[AloInfo | BaseException]:
+        """``AloSystem.complete_many``: for each completion, its info or its error."""
+        plan = plan_completions(completions)
+        future, _ = self._gather(plan, INFO)
+        values, errors = await future
+        return infos(plan, values, errors)
+
+    async def get_results(self, ids: Iterable[str], timeout: float | None = None) -> list[Any]:
+        """``AloSystem.get_results``: for each id, its result or the error ``get_result``
+        would raise, waiting up to ``timeout`` s for them all."""
+        timeout = check_timeout(timeout)
+        plan = plan_reads(ids)
+        states, errors = await self._settled_many(plan, timeout)
+        return outcomes(plan, states, errors, timeout)
+
+    async def _settled_many(
+        self, plan: Plan, timeout: float | None
+    ) -> tuple[list[AloState | None], list[BaseException | None]]:
+        """The plan's ALOs' states once all are settled, or after ``timeout`` s (then
+        those not settled are as they are), and each one's error (NotFound).
+
+        Private: for the HTTP batch route, which answers results with their metadata.
+        """
+        future, slots = self._gather(plan, RESULT)
+        timer = None if timeout is None else future.get_loop().call_later(timeout, _expire, future)
+        try:
+            answer = await future
+        except asyncio.CancelledError:
+            if not self._system.closed:
+                for (_, alo_id, _), slot in zip(plan.asks, slots, strict=True):
+                    self._system._send(Unwait(alo_id, slot))
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if answer is not _EXPIRED:
+            states, errors = answer
+            return states, errors
+        for (_, alo_id, _), slot in zip(plan.asks, slots, strict=True):
+            self._system._send(Unwait(alo_id, slot))
+        reading, _ = self._gather(plan, INFO)
+        read, errors = await reading
+        return [None if value is None else value[0] for value in read], errors
 
     async def settle(self, timeout: float = 30.0) -> None:
         """``AloSystem.settle`` on a worker thread (raises its TimeoutError)."""

@@ -138,7 +138,9 @@ class Attached:
     """Per-ALO data that lives only in memory while the ALO is active."""
 
     waiters: list[Reply] = field(default_factory=list)
-    subscribers: list[Callable[[AloInfo], object]] = field(default_factory=list)
+    # Made on first use: most ALOs have none, and one list fewer per waited-on ALO is
+    # one object fewer for the garbage collector to walk while it waits.
+    subscribers: list[Callable[[AloInfo], object]] | None = None
     stop_attempt: Callable[[], None] | None = None
 
 
@@ -274,7 +276,10 @@ class AloBehavior:
             if state.terminal:
                 self.runner.call(callback, state.info())
             else:
-                self._attached(entity).subscribers.append(callback)
+                attached = self._attached(entity)
+                if attached.subscribers is None:
+                    attached.subscribers = []
+                attached.subscribers.append(callback)
             reply((state, None))
         else:
             state = entity.state

@@ -16,6 +16,7 @@ import pykka
 
 from actors import DEFAULT_LEASE_SECONDS, Deliver, EntityHost, Foreign, Shards, SyncReply
 from alo_actor._aio import AsyncAloSystem
+from alo_actor._batch_sync import BatchVerbs
 from alo_actor._clock import Clock, SystemClock
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._events import AloEvent
@@ -64,7 +65,7 @@ from eventlog import Claim, Durability, EventLog, Head, RecordedEvent
 _SLICE = 0.5  # how often a blocked caller checks that the system is still open
 
 
-class AloSystem:
+class AloSystem(BatchVerbs):
     """Durable promises in one SQLite log: open it, register handlers, start ALOs.
 
     ``log`` is the EventLog, ``clock`` the clock every time is read from,

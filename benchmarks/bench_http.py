@@ -112,6 +112,38 @@ async def _raw_client(
         await conn.close()
 
 
+async def _raw_batch_client(
+    base: tuple[str, int], prefix: str, start_at: float, stop_at: float, tally: Tally, size: int
+) -> None:
+    """``size`` ALOs a request: one ``POST /v1/batch`` that starts them and waits for
+    their results; each ALO counts with the batch's latency."""
+    conn = RawConnection(*base)
+    n = 0
+    try:
+        while (now := time.time()) < stop_at:
+            ids = [f"{prefix}-{n + i}" for i in range(size)]
+            n += size
+            body = json.dumps(
+                {
+                    "starts": [{"id": i, "operation": "bench.echo", "input": 1} for i in ids],
+                    "results": ids,
+                    "wait": "30s",
+                }
+            ).encode()
+            began = time.perf_counter()
+            status, content = await conn.request("POST", "/v1/batch", body)
+            elapsed = time.perf_counter() - began
+            if status == 200:
+                answers = json.loads(content)["results"]
+                bad = [a for a in answers if a["status"] != 200]
+                if bad:
+                    status, content = bad[0]["status"], json.dumps(bad[0]).encode()
+            for _ in ids:
+                _count(tally, now >= start_at, status, content, elapsed)
+    finally:
+        await conn.close()
+
+
 async def _httpx_client(
     client: httpx.AsyncClient, prefix: str, start_at: float, stop_at: float, tally: Tally
 ) -> None:
@@ -137,20 +169,28 @@ def _count(tally: Tally, measured: bool, status: int, content: bytes, elapsed: f
         tally.latencies.append(elapsed)
 
 
-def drive(kind: str, port: int, clients: int, begin: float, seconds: float, worker: int) -> Tally:
-    """One client process: ``clients`` concurrent clients from ``begin`` (wall clock)."""
-    return asyncio.run(_drive(kind, port, clients, begin, seconds, worker))
+def drive(
+    kind: str, port: int, clients: int, begin: float, seconds: float, worker: int, batch: int = 0
+) -> Tally:
+    """One client process: ``clients`` concurrent clients from ``begin`` (wall clock);
+    ``batch`` ALOs a request through ``POST /v1/batch`` if not 0."""
+    return asyncio.run(_drive(kind, port, clients, begin, seconds, worker, batch))
 
 
 async def _drive(
-    kind: str, port: int, clients: int, begin: float, seconds: float, worker: int
+    kind: str, port: int, clients: int, begin: float, seconds: float, worker: int, batch: int
 ) -> Tally:
     tally = Tally()
     await asyncio.sleep(max(0.0, begin - time.time()))
     start_at, stop_at = begin + WARMUP, begin + WARMUP + seconds
     run = uuid.uuid4().hex[:8]
     prefixes = [f"{run}-{worker}-{i}" for i in range(clients)]
-    if kind == "raw":
+    if batch:
+        base = ("127.0.0.1", port)
+        await asyncio.gather(
+            *(_raw_batch_client(base, p, start_at, stop_at, tally, batch) for p in prefixes)
+        )
+    elif kind == "raw":
         await asyncio.gather(
             *(_raw_client(("127.0.0.1", port), p, start_at, stop_at, tally) for p in prefixes)
         )
@@ -248,6 +288,10 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--durability", choices=("normal", "full"), default="normal")
     parser.add_argument("--port", type=int, default=0, help="an alo serve already running")
+    parser.add_argument(
+        "--batch", type=int, default=100, help="ALOs per POST /v1/batch in a second phase (0: none)"
+    )
+    parser.add_argument("--batch-clients", type=int, default=10, help="clients of that phase")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as scratch:
@@ -258,33 +302,62 @@ def main() -> None:
             else start_server(os.path.join(scratch, "alo.db"), port, args.durability)
         )
         try:
-            shares = [args.clients // args.processes] * args.processes
-            shares[0] += args.clients - sum(shares)
-            begin = time.time() + 2.0  # every client process is up before the clock starts
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(len(shares), mp_context=context) as pool:
-                futures = [
-                    pool.submit(drive, args.client, port, share, begin, args.seconds, worker)
-                    for worker, share in enumerate(shares)
-                ]
-                server_cpu = None
-                if server is not None:
-                    server_cpu = _cpu_during(server.pid, begin + WARMUP, args.seconds)
-                tallies = [f.result(timeout=args.seconds + 120) for f in futures]
+            phases = [0] + ([args.batch] if args.batch else [])
+            results = [_phase(args, port, server, batch) for batch in phases]
         finally:
             if server is not None:
                 stop_server(server)
+    for batch, (tallies, server_cpu) in zip(phases, results, strict=True):
+        _report(args, batch, tallies, server_cpu)
+    if len(results) == 2:
+        rates = [sum(len(t.latencies) for t in tallies) for tallies, _ in results]
+        if rates[0]:
+            print(f"batches of {args.batch} / one request per step: {rates[1] / rates[0]:.2f}x")
 
+
+def _phase(
+    args: argparse.Namespace, port: int, server: subprocess.Popen[bytes] | None, batch: int
+) -> tuple[list[Tally], float | None]:
+    shares = [args.clients // args.processes] * args.processes
+    shares[0] += args.clients - sum(shares)
+    begin = time.time() + 2.0  # every client process is up before the clock starts
+    context = multiprocessing.get_context("spawn")
+    clients = args.batch_clients if batch else None
+    if clients is not None:
+        shares = [clients // args.processes] * args.processes
+        shares[0] += clients - sum(shares)
+    with concurrent.futures.ProcessPoolExecutor(len(shares), mp_context=context) as pool:
+        futures = [
+            pool.submit(drive, args.client, port, share, begin, args.seconds, worker, batch)
+            for worker, share in enumerate(shares)
+        ]
+        server_cpu = None
+        if server is not None:
+            server_cpu = _cpu_during(server.pid, begin + WARMUP, args.seconds)
+        tallies = [f.result(timeout=args.seconds + 120) for f in futures]
+    return tallies, server_cpu
+
+
+def _report(
+    args: argparse.Namespace, batch: int, tallies: list[Tally], server_cpu: float | None
+) -> None:
     latencies = sorted(x for t in tallies for x in t.latencies)
     errors = sum(t.errors for t in tallies)
-    print(
-        f"alo serve, {args.clients} clients ({args.client}, {args.processes} process(es)), "
-        f"{args.seconds:.0f} s, start + result?wait per ALO, durability={args.durability}"
-    )
+    if batch:
+        print(
+            f"alo serve, {args.batch_clients} clients, {args.seconds:.0f} s, POST /v1/batch of "
+            f"{batch} starts + their results per request"
+        )
+    else:
+        print(
+            f"alo serve, {args.clients} clients ({args.client}, {args.processes} process(es)), "
+            f"{args.seconds:.0f} s, start + result?wait per ALO, durability={args.durability}"
+        )
     print(f"  ALOs/s:  {len(latencies) / args.seconds:,.0f}  ({len(latencies):,} ALOs)")
     print(
         f"  latency: p50 {_quantile(latencies, 0.50) * 1000:.1f} ms, "
         f"p99 {_quantile(latencies, 0.99) * 1000:.1f} ms"
+        + (" (of the batch each ALO was in)" if batch else "")
     )
     if server_cpu is not None and latencies:
         per_alo = server_cpu / len(latencies) * 1e6

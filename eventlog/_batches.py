@@ -79,6 +79,15 @@ class BatchWriter(abc.ABC, Generic[C]):
         check(append)
         self._put(append)
 
+    def submit_many(self, appends: Sequence[Append]) -> None:
+        """Queue appends built well-formed by their caller, unchecked, in order."""
+        with self._lock:
+            if self._closed:
+                raise LogClosed("the event log is closed")
+            put = self._queue.put
+            for append in appends:
+                put(append)
+
     def run(self, work: Callable[[C], _R]) -> _R:
         """``work(conn)`` in a transaction of its own on the writer thread; its result.
 

@@ -103,6 +103,14 @@ class EventLog(abc.ABC):
         LogClosed once closed.
         """
 
+    def submit_many(self, appends: Sequence[Append]) -> None:
+        """Queue appends in order, as ``submit`` does each, but without its checks: for a
+        caller that builds them well-formed itself (NewEvent(str, bytes) events, extra
+        statements of (str, tuple), text PostgreSQL can store), where one malformed
+        append would fail its whole batch. One lock for them all. Raises LogClosed once
+        the log is closed (then none is queued)."""
+        self._writer.submit_many(appends)
+
     def append(
         self,
         stream_id: str,

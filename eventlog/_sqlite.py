@@ -228,12 +228,8 @@ class SqliteEventLog(EventLog):
             )
             conn.execute("UPDATE leases SET expires_at = ? WHERE owner = ?", (expires, member))
             conn.execute("DELETE FROM members WHERE expires_at <= ?", (now,))
-            members = tuple(
-                Member(*row)
-                for row in conn.execute(
-                    "SELECT member, info, expires_at FROM members ORDER BY member"
-                )
-            )
+            rows = conn.execute("SELECT member, info, expires_at FROM members ORDER BY member")
+            members = tuple([Member(*row) for row in rows])  # a list first: see _leases
             return Membership(now, members, _leases(conn))
 
         return self._writer.run(beat)
@@ -340,7 +336,10 @@ def _head(conn: sqlite3.Connection) -> Head:
 
 def _leases(conn: sqlite3.Connection) -> tuple[Lease, ...]:
     rows = conn.execute("SELECT shard, owner, epoch, expires_at FROM leases ORDER BY shard")
-    return tuple(Lease(*row) for row in rows)
+    # From a list, not a generator: a tuple built from a generator is resized as it
+    # grows, which fails ("bad argument to internal function") if another thread's
+    # gc.get_objects() holds a reference to it meanwhile.
+    return tuple([Lease(*row) for row in rows])
 
 
 def inspect_sqlite(path: str) -> int:

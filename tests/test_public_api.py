@@ -15,9 +15,11 @@ import eventlog
 
 PINNED = {
     alo_actor: [
+        "AloCompletion",
         "AloError",
         "AloInfo",
         "AloPage",
+        "AloStart",
         "AloSystem",
         "AlreadyExists",
         "AsyncAloSystem",
@@ -83,6 +85,7 @@ PINNED = {
         "Entity",
         "EntityHost",
         "Foreign",
+        "Gather",
         "LoopBridge",
         "Reply",
         "ReplyFuture",

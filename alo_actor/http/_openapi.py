@@ -40,7 +40,15 @@ from alo_actor.http._errors import ALO_STATUS
 # and uvicorn refuse or replace them), and regex engines that work on Unicode scalar
 # values (jsonschema-rs, as schemathesis uses) reject a class naming them.
 _ID_FORBIDDEN = frozenset({"Cc", "Cf"})
-_REQUESTS = ("StartRequest", "CompleteRequest", "FailRequest", "FailureMetadata", "CancelRequest")
+_REQUESTS = (
+    "StartRequest",
+    "CompleteRequest",
+    "FailRequest",
+    "FailureMetadata",
+    "CancelRequest",
+    "BatchRequest",
+    "BatchCompletion",
+)
 _VALUE = "StoredValue"
 _STATUS_HEADER = {
     "description": "the ALO's status word",
@@ -87,6 +95,17 @@ def amend(document: dict[str, Any], callback_hosts: Collection[str] | None) -> d
     value = {"$ref": f"#/components/schemas/{_VALUE}"}
     start["input"] = value
     schemas["CompleteRequest"]["properties"]["result"] = value
+    if "BatchRequest" in schemas:  # POST /v1/batch: its items' rules are the routes' own
+        completion = schemas["BatchCompletion"]["properties"]
+        completion["id"] = id_schema()
+        completion["result"] = value
+        completion["result_metadata"] = {"oneOf": [_labels(), {"type": "null"}]}
+        batch = schemas["BatchRequest"]["properties"]
+        batch["results"] = {"type": "array", "items": id_schema()}
+        batch["wait"] = {"oneOf": [_duration(), {"type": "null"}]}
+        schemas["BatchRequest"]["description"] = (
+            "at most 1,000 items in starts, completes and results together"
+        )
     schemas["FailRequest"]["properties"]["details"] = value
     start["timeout"] = {
         "oneOf": [{"type": "number", "minimum": 0}, _duration(), {"type": "null"}],

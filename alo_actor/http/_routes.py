@@ -14,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 from alo_actor._errors import NotFound
 from alo_actor.http import _answers as answers
 from alo_actor.http._answers import info_response, stored
+from alo_actor.http._batch import BATCH_ROUTES
 from alo_actor.http._changes import stream_changes
 from alo_actor.http._docs import STATUS_HEADER, AloId, error_responses
 from alo_actor.http._errors import ALO_STATUS, ServiceError
@@ -213,6 +214,7 @@ async def readyz(request: AnyRequest) -> JsonResponse[HealthBody]:
 
 
 ROUTES: list[ControllerRouterHandler] = [
+    *BATCH_ROUTES,
     start_alo,
     list_alos,
     get_info,

@@ -286,12 +286,8 @@ class PostgresEventLog(EventLog):
                 (expires, member),
             )
             conn.execute("DELETE FROM members WHERE expires_at <= %s", (now,))
-            members = tuple(
-                Member(*row)
-                for row in conn.execute(
-                    "SELECT member, info, expires_at FROM members ORDER BY member"
-                )
-            )
+            rows = conn.execute("SELECT member, info, expires_at FROM members ORDER BY member")
+            members = tuple([Member(*row) for row in rows])  # a list first: see _leases
             return Membership(now, members, _leases(conn))
 
         return self._writer.run(beat)
@@ -342,7 +338,7 @@ class PostgresEventLog(EventLog):
         self._writer.run(go)
 
     def leases(self) -> tuple[Lease, ...]:
-        return tuple(Lease(*row) for row in self.query(_LEASES))
+        return tuple([Lease(*row) for row in self.query(_LEASES)])  # see _leases
 
     # -- lifetime --------------------------------------------------------------
 
@@ -382,7 +378,10 @@ def _now(conn: Connection) -> float:
 
 def _leases(conn: Connection) -> tuple[Lease, ...]:
     rows = conn.execute(_LEASES)
-    return tuple(Lease(*row) for row in rows)
+    # From a list, not a generator: a tuple built from a generator is resized as it
+    # grows, which fails ("bad argument to internal function") if another thread's
+    # gc.get_objects() holds a reference to it meanwhile.
+    return tuple([Lease(*row) for row in rows])
 
 
 def inspect_postgres(url: str) -> int:

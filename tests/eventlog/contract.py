@@ -780,6 +780,17 @@ class EventLogContract(abc.ABC):
         assert got == [position]
         assert log.frontier.wait_past(position, 0) == position  # not past it: at once
 
+    def test_submit_many_queues_in_order_and_refuses_once_closed(self, log: EventLog) -> None:
+        recorder = Recorder()
+        appends = [Append(f"m{i}", 0, [ev("E"), ev("F")], recorder.sink) for i in range(5)]
+        log.submit_many(appends)
+        recorder.wait_for(5)
+        assert [list(a.positions) for a in appends] == [[2 * i + 1, 2 * i + 2] for i in range(5)]
+        assert all(a.error is None for a in appends)
+        log.close()
+        with pytest.raises(LogClosed):
+            log.submit_many([Append("late", 0, [ev("E")], recorder.sink)])
+
     # -- health and counters --------------------------------------------------------
 
     def test_a_writable_log_probes_clean(self, log: EventLog) -> None:

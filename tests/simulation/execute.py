@@ -2,7 +2,8 @@
 
 Every command is recorded as a ``check.Call`` (the clock and a monotonic stamp before
 and after it, and its answer) through a ``Sink``. The same code runs in the test
-process and in the child process that is killed mid-phase.
+process and in the child process that is killed mid-phase; each runs the lanes of the
+system slots it holds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
@@ -55,9 +56,10 @@ class Sink(Protocol):
 
 
 class Holder:
-    """The system the lanes talk to, which a lane may close under the others.
+    """The system of one slot, which the lanes of that slot talk to and a lane may close
+    under the others.
 
-    ``generation`` counts the systems opened: a subscription lives in one of them.
+    ``generation`` counts the systems opened in the slot: a subscription lives in one.
     """
 
     def __init__(self, opener: Callable[[], AloSystem]) -> None:
@@ -121,6 +123,14 @@ class Notice(NamedTuple):
     alo_id: str
     info: Info
     durable: bool | None  # None: the system was closed, the log could not be read
+
+
+class Subscription(NamedTuple):
+    """A subscribe call: on which ALO, in which system (slot and generation)."""
+
+    alo_id: str
+    slot: int
+    generation: int
 
 
 Callback = Callable[[AloInfo], None]
@@ -207,28 +217,33 @@ async def call_async(
 
 
 class Executor:
-    def __init__(self, holder: Holder, clock: ManualClock, sink: Sink, base_url: str) -> None:
-        self.holder = holder
+    """Runs phases: the lanes of the slots in ``holders``, each on its slot's system."""
+
+    def __init__(
+        self, holders: Mapping[int, Holder], clock: ManualClock, sink: Sink, base_url: str
+    ) -> None:
+        self.holders = holders
         self.clock = clock
         self.sink = sink
         self.base_url = base_url
         self.errors: list[str] = []
-        self.subscribed: dict[str, tuple[str, int]] = {}  # key -> (id, generation)
+        self.subscribed: dict[str, Subscription] = {}  # by call key
         self.subscriptions_answered: dict[str, Response | None] = {}
         self.notices: list[Notice] = []
         self._lock = threading.Lock()
 
-    def _callback(self, key: str, cmd: AnyCommand) -> Callback | None:
+    def _callback(self, key: str, cmd: AnyCommand, slot: int) -> Callback | None:
         if not isinstance(cmd, Subscribe):
             return None
         alo_id = cmd.id
+        holder = self.holders[slot]
         with self._lock:
-            self.subscribed[key] = (alo_id, self.holder.generation)
+            self.subscribed[key] = Subscription(alo_id, slot, holder.generation)
 
         def called(info: AloInfo) -> None:
             durable: bool | None
             try:
-                stored = self.holder.current().log.read_stream(alo_id)
+                stored = holder.current().log.read_stream(alo_id)
                 durable = any(e.type in _TERMINAL_TYPES for e in stored)
             except Exception:
                 durable = None
@@ -254,7 +269,7 @@ class Executor:
         call = Call(lane.name, cmd, inv, res, now, self.clock.now(), response)
         self.sink.answered(key, call)
 
-    def _control(self, step: Nap | Advance | CloseSystem) -> None:
+    def _control(self, lane: Lane, step: Nap | Advance | CloseSystem) -> None:
         """Run a step that is not a command."""
         if isinstance(step, Nap):
             time.sleep(step.seconds)
@@ -262,20 +277,21 @@ class Executor:
             self.sink.clock_moving(self.clock.now() + step.seconds)
             self.clock.advance(step.seconds)
         else:
-            self.holder.close()
+            self.holders[lane.system].close()
             self.sink.closed()  # once closed: a POST accepted while closing was cut short
 
     def run_thread_lane(self, lane: Lane, barrier: threading.Barrier) -> None:
         barrier.wait(LANE_TIMEOUT)
+        holder = self.holders[lane.system]
         for index, step in enumerate(lane.steps):
             if isinstance(step, Nap | Advance | CloseSystem):
-                self._control(step)
+                self._control(lane, step)
                 continue
             cmd = resolve(step, self.base_url)
             key, inv, now = self._record_start(lane, index, cmd)
             try:
-                callback = self._callback(key, cmd)
-                response: Response | None = call_sync(self.holder.current(), cmd, callback)
+                callback = self._callback(key, cmd, lane.system)
+                response: Response | None = call_sync(holder.current(), cmd, callback)
             except SystemClosed:
                 response = None
             self._record_end(key, lane, cmd, inv, now, response)
@@ -283,18 +299,19 @@ class Executor:
                 return  # the system is closed: the rest of the lane would only fail
 
     async def run_task_lane(self, lane: Lane) -> None:
+        holder = self.holders[lane.system]
         for index, step in enumerate(lane.steps):
             if isinstance(step, Nap):
                 await asyncio.sleep(step.seconds)
                 continue
             if isinstance(step, Advance | CloseSystem):
-                await asyncio.to_thread(self._control, step)
+                await asyncio.to_thread(self._control, lane, step)
                 continue
             cmd = resolve(step, self.base_url)
             key, inv, now = self._record_start(lane, index, cmd)
             try:
-                callback = self._callback(key, cmd)
-                response: Response | None = await call_async(self.holder.current(), cmd, callback)
+                callback = self._callback(key, cmd, lane.system)
+                response: Response | None = await call_async(holder.current(), cmd, callback)
             except SystemClosed:
                 response = None
             self._record_end(key, lane, cmd, inv, now, response)
@@ -309,11 +326,14 @@ class Executor:
         asyncio.run(main())
 
     def run_phase(self, phase: Phase) -> None:
-        """Run every lane of ``phase`` at once and wait for all of them."""
+        """Run the lanes of ``phase`` on this executor's slots at once and wait for all."""
+        lanes = [lane for lane in phase.lanes if lane.system in self.holders]
+        if not lanes:
+            return
         loops: dict[int, list[Lane]] = {}
         threads: list[threading.Thread] = []
-        own = [lane for lane in phase.lanes if lane.loop == OWN_THREAD]
-        for lane in phase.lanes:
+        own = [lane for lane in lanes if lane.loop == OWN_THREAD]
+        for lane in lanes:
             if lane.loop != OWN_THREAD:
                 loops.setdefault(lane.loop, []).append(lane)
         barrier = threading.Barrier(len(own) + len(loops))

@@ -18,6 +18,7 @@ class ListSink:
         self.calls: list[Call] = []
         self.open_calls: list[Call] = []
         self.faults: list[int] = []  # when a close or kill had ended (monotonic ns)
+        self.dead_senders: set[int] = set()  # TCP ports of killed children's connections
         self._lock = threading.Lock()
 
     def invoked(self, key: str, lane: str, cmd: AnyCommand, inv: int, now: float) -> None:

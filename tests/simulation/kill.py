@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -9,8 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -25,6 +27,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD_TIMEOUT = 60.0
 
 
+class ChildEnd(NamedTuple):
+    killed: bool  # False: it had ended by itself first
+    shards: int  # how many it held when it began (beside the test process's systems)
+
+
 def run_child(
     path: str,
     workload: Workload,
@@ -33,11 +40,15 @@ def run_child(
     base_url: str,
     sink: ListSink,
     workdir: Path,
-) -> bool:
-    """Run phase ``index`` in a child process and SIGKILL it as the phase says.
+    on_ready: Callable[[], None] = lambda: None,
+) -> ChildEnd:
+    """Run the lanes of phase ``index`` that are the child's (``workload.child_slot``) in
+    a child process and SIGKILL it as the phase says; ``on_ready`` is called when the
+    child is about to begin them.
 
-    Returns whether it was killed (it may finish first). Its answered calls join the
-    history; its unanswered ones may have taken effect before the kill, or never.
+    Returns whether it was killed (it may finish first), and how many shards it held.
+    Its answered calls join the history; its unanswered ones may have taken effect
+    before the kill, or never.
     """
     phase = workload.phases[index]
     workload_file = workdir / f"workload-{workload.seed}.json"
@@ -54,6 +65,7 @@ def run_child(
                 str(index),
                 repr(clock.now()),
                 base_url,
+                str(workload.child_slot),
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -71,6 +83,7 @@ def run_child(
     reader.start()
     received: list[bytes] = []
     acks = 0
+    shards = 0
     killed = False
     deadline = time.monotonic() + CHILD_TIMEOUT
     try:
@@ -85,12 +98,20 @@ def run_child(
             if line is None:
                 break  # it ended by itself
             received.append(line)
+            if b'"k":"ready"' in line:
+                shards = msgspec.json.decode(line, type=dict[str, Any])["shards"]
+                on_ready()
             if b'"k":"ack"' in line:
                 acks += 1
             if (b'"k":"ready"' in line and phase.kill_after == 0) or (
                 b'"k":"ack"' in line and acks >= phase.kill_after > 0
             ):
                 time.sleep(phase.kill_delay)
+                # Stopped first, to see which connections it has: a POST it sent may be
+                # answered (accepted) after the kill, and then sent again by the next
+                # holder, rightly.
+                os.kill(child.pid, signal.SIGSTOP)
+                sink.dead_senders |= _tcp_ports(child.pid)
                 os.kill(child.pid, signal.SIGKILL)
                 killed = True
                 break
@@ -114,7 +135,31 @@ def run_child(
             f"the child of phase {index} exited with {code}: {stderr_file.read_text()[-2000:]}"
         )
     _merge_child(received, clock, sink)
-    return killed
+    return ChildEnd(killed, shards)
+
+
+def _tcp_ports(pid: int) -> set[int]:
+    """The local ports of the TCP sockets process ``pid`` has open (Linux ``/proc``);
+    none if it has exited already (it ended by itself, closing its connections)."""
+    inodes: set[str] = set()
+    ports: set[int] = set()
+    try:
+        fds = f"/proc/{pid}/fd"
+        for fd in os.listdir(fds):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                link = os.readlink(f"{fds}/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link.removeprefix("socket:[").removesuffix("]"))
+        for table in ("tcp", "tcp6"):
+            with open(f"/proc/{pid}/net/{table}") as lines:
+                next(lines)  # the header
+                for line in lines:
+                    fields = line.split()  # sl local rem st queues tr retrnsmt uid timeout inode
+                    if fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    except OSError:  # gone: a zombie has neither
+        return set()
+    return ports
 
 
 def _merge_child(received: list[bytes], clock: ManualClock, sink: ListSink) -> None:

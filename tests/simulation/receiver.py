@@ -28,6 +28,7 @@ class Post:
     body: dict[str, Any]
     webhook_id: str | None
     at_ns: int  # monotonic, when it was answered
+    peer: int = 0  # the sender's TCP port (127.0.0.1): which process sent it
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -52,7 +53,7 @@ class Receiver:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_port}{path}"
 
-    def answer(self, path: str, body: bytes, webhook_id: str | None) -> int:
+    def answer(self, path: str, body: bytes, webhook_id: str | None, peer: int = 0) -> int:
         try:
             parsed = json.loads(body)
             alo_id = str(parsed["id"])
@@ -68,7 +69,9 @@ class Receiver:
                 status = 500 if before < self.fails(alo_id, path) else 200
             else:
                 status = 400
-            self.posts.append(Post(alo_id, path, status, parsed, webhook_id, time.monotonic_ns()))
+            self.posts.append(
+                Post(alo_id, path, status, parsed, webhook_id, time.monotonic_ns(), peer)
+            )
         return status
 
     def __enter__(self) -> Receiver:
@@ -80,7 +83,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                status = receiver.answer(self.path, body, self.headers.get("webhook-id"))
+                webhook_id = self.headers.get("webhook-id")
+                status = receiver.answer(self.path, body, webhook_id, self.client_address[1])
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -1,4 +1,5 @@
-"""One simulation run: a seeded workload with faults against a real system, then the checks.
+"""One simulation run: a seeded workload with faults against real systems (one, or several
+over one log), then the checks.
 
 The checks: every answer against the reference model (``check``), the log against
 the verifier of semantics §4 (``alo_actor.logtools.verify``) at every restart and at
@@ -8,19 +9,21 @@ when a fault came after an accepted POST) or recorded abandoned.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alo_actor import AloSystem, ManualClock
+from alo_actor import ManualClock
 from alo_actor.logtools import verify
 from tests.simulation.check import Call, check, describe
-from tests.simulation.engine import open_system, quiesce
-from tests.simulation.execute import Executor, Holder, SimulationError
+from tests.simulation.engine import Group
+from tests.simulation.execute import LANE_TIMEOUT, Executor, SimulationError
 from tests.simulation.handlers import OPERATIONS, Handlers
 from tests.simulation.history import ListSink
-from tests.simulation.kill import run_child
+from tests.simulation.kill import ChildEnd, run_child
 from tests.simulation.model import Context
 from tests.simulation.outcomes import check_deliveries, check_subscriptions, read_log
 from tests.simulation.protocol import TERMINAL, GetInfo, GetResult
@@ -75,44 +78,25 @@ def run_workload(workload: Workload, size_name: str, workdir: Path) -> Report:
         Path(path + suffix).unlink(missing_ok=True)
     sink = ListSink()
     with Receiver(seed) as receiver:
-        base_url = receiver.url("")
         clock = ManualClock(workload.start_clock)
-        holder = Holder(lambda: open_system(path, clock, handlers))
-        holder.open()
-        executor = Executor(holder, clock, sink, base_url)
+        group = Group(path, clock, handlers, workload.systems)
+        run = _Run(workload, report, path, clock, group, sink, receiver.url(""), workdir)
+        final_position = 0
         try:
+            group.open()
+            group.spread()
             for index, phase in enumerate(workload.phases):
-                if phase.fault == "kill":
-                    holder.close()
-                    report.problems += _verified(path, f"before the kill in phase {index}")
-                    killed = run_child(path, workload, index, clock, base_url, sink, workdir)
-                    report.faults["SIGKILL mid-phase" if killed else "child ended first"] += 1
-                    report.problems += _verified(path, f"after the kill in phase {index}")
-                    holder.open()
-                    continue
-                executor.run_phase(phase)
-                sink.end_phase(clock.now())
-                if holder.current().closed:
-                    report.faults["close mid-phase"] += 1
-                    report.problems += _verified(path, f"after the close in phase {index}")
-                    holder.open()
-                quiesce(holder.current())
-                if phase.fault == "reopen":
-                    holder.close()
-                    sink.closed()
-                    report.faults["close and reopen"] += 1
-                    report.problems += _verified(path, f"after phase {index}")
-                    holder.open()
-                clock.advance(phase.advance)
-                quiesce(holder.current())
-            report.problems += _drain(holder.current(), clock)
-            _final_reads(executor, workload, sink)
-            quiesce(holder.current())
+                run.phase(index, phase)
+            report.problems += _drain(group, clock)
+            _final_reads(run.executor, workload, sink)
+            group.quiesce()
+            # Outcomes up to here were seen by every system open now (see outcomes.py).
+            final_position = group.systems()[0].log.head().position
         except SimulationError as exc:
             report.problems.append(f"the run failed: {exc}")
         finally:
-            final_generation = holder.generation
-            holder.close()
+            generations = group.generations()
+            group.close()
         posts = receiver.snapshot()
     report.problems += _verified(path, "at the end")
     report.calls = len(sink.calls)
@@ -122,10 +106,115 @@ def run_workload(workload: Workload, size_name: str, workdir: Path) -> Report:
     report.problems += _unexpected_errors(sink.calls)
     facts = read_log(path)
     report.events = facts.events
-    report.problems += check_deliveries(facts, posts, base_url, sink.faults)
-    report.problems += check_subscriptions(executor, facts, final_generation)
+    report.problems += check_deliveries(facts, posts, run.base_url, sink.faults, sink.dead_senders)
+    report.problems += check_subscriptions(run.executor, facts, generations, final_position)
     report.seconds = time.monotonic() - started
     return report
+
+
+class _Run:
+    """The phases of one run and their faults, on the group's systems."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        report: Report,
+        path: str,
+        clock: ManualClock,
+        group: Group,
+        sink: ListSink,
+        base_url: str,
+        workdir: Path,
+    ) -> None:
+        self.workload = workload
+        self.report = report
+        self.path = path
+        self.clock = clock
+        self.group = group
+        self.sink = sink
+        self.base_url = base_url
+        self.workdir = workdir
+        self.executor = Executor(group.holders, clock, sink, base_url)
+        self.faults = report.faults
+
+    def verify(self, when: str) -> None:
+        self.report.problems += _verified(self.path, when)
+
+    def phase(self, index: int, phase: Phase) -> None:
+        group = self.group
+        if phase.fault == "kill":
+            if self.workload.systems == 1:
+                self.alone_killed(index)
+                return
+            self.killed_beside(index, phase)
+        else:
+            self.executor.run_phase(phase)
+            self.sink.end_phase(self.clock.now())
+            if any(system.closed for system in group.systems()):
+                self.faults["close mid-phase"] += 1
+                self.verify(f"after the close in phase {index}")
+                group.reopen_closed()
+        group.quiesce()
+        if phase.fault == "reopen":
+            group.close()
+            self.sink.closed()
+            self.faults["close and reopen"] += 1
+            self.verify(f"after phase {index}")
+            group.open()
+        elif phase.fault == "reopen-one":
+            holder = group.holders[phase.target]
+            holder.close()
+            self.sink.closed()
+            self.faults["close and reopen one"] += 1
+            self.verify(f"after phase {index}, system {phase.target} closed")
+            holder.open()
+        self.clock.advance(phase.advance)
+        group.quiesce()
+
+    def child(self, index: int, on_ready: Callable[[], None] = lambda: None) -> ChildEnd:
+        end = run_child(
+            self.path,
+            self.workload,
+            index,
+            self.clock,
+            self.base_url,
+            self.sink,
+            self.workdir,
+            on_ready,
+        )
+        self.faults["SIGKILL mid-phase" if end.killed else "child ended first"] += 1
+        self.verify(f"after the kill in phase {index}")
+        return end
+
+    def alone_killed(self, index: int) -> None:
+        """The child runs the phase alone on the log; the test process's system waits."""
+        self.group.close()
+        self.verify(f"before the kill in phase {index}")
+        self.child(index)
+        self.group.open()
+        self.group.quiesce()
+
+    def killed_beside(self, index: int, phase: Phase) -> None:
+        """The child runs its lanes as one more member, the systems here theirs."""
+        ran: list[SimulationError] = []
+
+        def lanes() -> None:
+            try:
+                self.executor.run_phase(phase)
+            except SimulationError as exc:
+                ran.append(exc)
+
+        here = threading.Thread(target=lanes, name="sim-beside-child", daemon=True)
+        end = self.child(index, here.start)
+        if end.killed and end.shards:
+            self.faults["SIGKILL of a shard holder"] += 1
+        if here.ident is not None:
+            here.join(LANE_TIMEOUT)
+        if here.is_alive():
+            raise SimulationError(f"the lanes beside the child of phase {index} did not end")
+        if ran:
+            raise ran[0]
+        self.sink.end_phase(self.clock.now())
 
 
 def _verified(path: str, when: str) -> list[str]:
@@ -153,11 +242,12 @@ def _unexpected_errors(calls: list[Call]) -> list[str]:
     return out
 
 
-def _drain(system: AloSystem, clock: ManualClock) -> list[str]:
+def _drain(group: Group, clock: ManualClock) -> list[str]:
     """Move the clock until no outcome is owed to a result URL any more."""
     for round_ in range(DRAIN_ROUNDS):
-        quiesce(system)
-        owed = system.log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"])
+        group.quiesce()
+        log = group.systems()[0].log
+        owed = log.streams_having("DeliveriesDue", lacking=["DeliveriesFinished"])
         if not owed:
             return []
         clock.advance(float(min(2**round_, 8)))
@@ -165,13 +255,31 @@ def _drain(system: AloSystem, clock: ManualClock) -> list[str]:
 
 
 def _final_reads(executor: Executor, workload: Workload, sink: ListSink) -> None:
-    """Read every id, then the result of every settled one: all checked like any call."""
-    infos = Lane("final.info", OWN_THREAD, [GetInfo(i) for i in workload.ids])
-    executor.run_phase(Phase([infos]))
+    """Read every id through every system, then the result of every settled one (spread
+    over the systems): all checked like any call."""
+    slots = range(workload.systems)
+    infos = [
+        Lane(_final("info", slot, workload), OWN_THREAD, [GetInfo(i) for i in workload.ids], slot)
+        for slot in slots
+    ]
+    executor.run_phase(Phase(infos))
+    first = _final("info", 0, workload)
     settled = [
         c.cmd.id
         for c in sink.calls
-        if c.lane == "final.info" and getattr(c.response, "status", None) in TERMINAL
+        if c.lane == first and getattr(c.response, "status", None) in TERMINAL
     ]
-    results = Lane("final.result", OWN_THREAD, [GetResult(i, timeout=10.0) for i in settled])
-    executor.run_phase(Phase([results]))
+    results = [
+        Lane(
+            _final("result", slot, workload),
+            OWN_THREAD,
+            [GetResult(i, timeout=10.0) for i in settled[slot :: len(slots)]],
+            slot,
+        )
+        for slot in slots
+    ]
+    executor.run_phase(Phase(results))
+
+
+def _final(what: str, slot: int, workload: Workload) -> str:
+    return f"final.{what}" if workload.systems == 1 else f"final.s{slot}.{what}"

@@ -115,9 +115,9 @@ def test_settle_waits_for_a_delivery_in_flight(system: AloSystem, db: str) -> No
         url = receiver.url("/ok/slow")
         original = receiver.answer
 
-        def slow(path: str, body: bytes, webhook_id: str | None) -> int:
+        def slow(path: str, body: bytes, webhook_id: str | None, peer: int = 0) -> int:
             time.sleep(0.1)
-            return original(path, body, webhook_id)
+            return original(path, body, webhook_id, peer)
 
         receiver.answer = slow  # type: ignore[method-assign]
         # Seed 0 with id "d" and this path: answered 200 at once (no retry on the clock).

@@ -1,8 +1,9 @@
 """Deterministic simulation in CI: a few seeds; many more with ``python -m tests.simulation``.
 
 Each seed runs a generated workload (racing threads and event loops, faults) against a
-real system on a file, then checks every answer against the model, the log against
-the verifier, and result-URL deliveries. A failure names the command that reruns it.
+real system on a file, or several over one file, then checks every answer against the
+model, the log against the verifier, and result-URL deliveries. A failure names the
+command that reruns it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,23 @@ import pytest
 from tests.simulation.__main__ import main
 from tests.simulation.protocol import Command
 from tests.simulation.run import Report, run_seed
-from tests.simulation.workload import KILL, OWN_THREAD, SMALL, Advance, CloseSystem, generate
+from tests.simulation.workload import (
+    KILL,
+    OWN_THREAD,
+    SEVERAL,
+    SEVERAL_KILL,
+    SMALL,
+    Advance,
+    CloseSystem,
+    generate,
+)
 
 CI_SEEDS = range(1, 21)
 CI_KILL_SEEDS = (1, 2)
+# Two and three systems, a reopen of one and of all, closes mid-phase; kills of a child
+# beside two and beside three.
+CI_SEVERAL_SEEDS = (7, 9, 10)
+CI_SEVERAL_KILL_SEEDS = (4, 5)
 
 
 def _assert_ok(report: Report) -> None:
@@ -38,6 +52,19 @@ def test_sigkill_of_a_child_mid_phase(seed: int, tmp_path: Path) -> None:
     report = run_seed(seed, KILL, "kill", tmp_path)
     _assert_ok(report)
     assert report.faults["SIGKILL mid-phase"] == 1, report.summary()
+
+
+@pytest.mark.parametrize("seed", CI_SEVERAL_SEEDS)
+def test_several_systems_over_one_log(seed: int, tmp_path: Path) -> None:
+    _assert_ok(run_seed(seed, SEVERAL, "several", tmp_path))
+
+
+@pytest.mark.parametrize("seed", CI_SEVERAL_KILL_SEEDS)
+def test_sigkill_of_a_child_beside_several_systems(seed: int, tmp_path: Path) -> None:
+    report = run_seed(seed, SEVERAL_KILL, "several-kill", tmp_path)
+    _assert_ok(report)
+    # It held shards when it died: the systems here took them over.
+    assert report.faults["SIGKILL of a shard holder"] == 1, report.summary()
 
 
 def test_the_workload_is_a_function_of_the_seed() -> None:
@@ -75,6 +102,31 @@ def test_the_ci_seeds_cover_every_command_and_fault() -> None:
     assert {"reopen", "close mid-phase", "clock moved mid-phase"} <= set(faults)
     assert {"thread", "loop0", "loop1"} <= set(lanes)
     assert any(p.fault == "kill" for seed in CI_KILL_SEEDS for p in generate(seed, KILL).phases)
+
+
+def test_the_several_ci_seeds_race_through_every_system_and_fault() -> None:
+    faults: Counter[str] = Counter()
+    systems: set[int] = set()
+    for size, seeds in ((SEVERAL, CI_SEVERAL_SEEDS), (SEVERAL_KILL, CI_SEVERAL_KILL_SEEDS)):
+        for seed in seeds:
+            workload = generate(seed, size)
+            systems.add(workload.systems)
+            slots = set(range(workload.systems))
+            for phase in workload.phases:
+                faults[phase.fault or "none"] += 1
+                used = {lane.system for lane in phase.lanes}
+                if phase.fault == "kill":
+                    assert workload.child_slot in used  # the child has lanes
+                    used.discard(workload.child_slot)
+                assert used <= slots
+                for lane in phase.lanes:
+                    for step in lane.steps:
+                        assert not isinstance(step, Advance)  # the clock moves between phases
+                        faults["close mid-phase"] += isinstance(step, CloseSystem)
+            # Some phase sends commands on the same ids through different systems.
+            assert any(len({lane.system for lane in p.lanes}) > 1 for p in workload.phases)
+    assert systems == {2, 3}
+    assert {"reopen", "reopen-one", "kill", "close mid-phase"} <= set(faults)
 
 
 def test_the_command_runs_seeds_and_says_how_to_rerun(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,10 @@
 
 A workload is plain data (msgspec), so a child process can run a slice of it. Every
 choice is drawn from ``random.Random(seed)``: the same seed is the same workload.
+A workload may run several systems over one log (``Workload.systems``): each lane
+talks to one of them (``Lane.system``), so racing commands on one id arrive through
+different systems. A size of one system draws nothing of this, so its seeds stay
+the workloads they always were.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Advance(msgspec.Struct, frozen=True, tag=True, tag_field="command"):
 
 
 class CloseSystem(msgspec.Struct, frozen=True, tag=True, tag_field="command"):
-    """Close the system under the other lanes (it is reopened after the phase)."""
+    """Close the lane's system under the other lanes (it is reopened after the phase)."""
 
 
 class Nap(msgspec.Struct, frozen=True, tag=True, tag_field="command"):
@@ -52,14 +56,20 @@ class Lane(msgspec.Struct, frozen=True):
     name: str
     loop: int  # OWN_THREAD, or the index of the event loop whose task it is
     steps: list[Step]
+    system: int = 0  # the slot of the system it talks to (``Workload.systems``: the child)
 
 
 class Phase(msgspec.Struct, frozen=True):
     """Lanes that run at once; then the clock moves ``advance`` s and ``fault`` happens.
 
-    ``fault``: "" (none), "reopen" (close and reopen after the phase), or "kill" (the
-    phase runs in a child process on the same file, SIGKILLed after ``kill_after``
-    answers and ``kill_delay`` more seconds).
+    ``fault``: "" (none), "reopen" (close and reopen every system after the phase),
+    "reopen-one" (close and reopen system ``target`` while the others run), or "kill"
+    (the phase runs in a child process on the same file, SIGKILLed after ``kill_after``
+    answers and ``kill_delay`` more seconds). With one system the child is alone on
+    the log; with several, the child is one more member running the lanes of slot
+    ``Workload.systems`` while the others run theirs. With several systems no lane
+    moves the clock (see ``_Gen.phase``; the child's clock is a copy of the parent's
+    besides, and the two must not drift apart).
     """
 
     lanes: list[Lane]
@@ -67,6 +77,7 @@ class Phase(msgspec.Struct, frozen=True):
     fault: str = ""
     kill_after: int = 0
     kill_delay: float = 0.0
+    target: int = 0
 
 
 class Workload(msgspec.Struct, frozen=True):
@@ -74,6 +85,12 @@ class Workload(msgspec.Struct, frozen=True):
     start_clock: float
     ids: list[str]
     phases: list[Phase]
+    systems: int = 1  # systems open in the test process, over one log and one clock
+
+    @property
+    def child_slot(self) -> int:
+        """The slot of the lanes a kill phase's child runs."""
+        return 0 if self.systems == 1 else self.systems
 
 
 @dataclass(frozen=True)
@@ -89,18 +106,31 @@ class Size:
     p_close_mid: float = 0.1
     p_ticker: float = 0.3
     kill: bool = False
+    systems: tuple[int, int] = (1, 1)  # how many systems share the log (drawn per seed)
+    p_reopen_one: float = 0.5  # with several systems: a reopen closes only one of them
 
 
 SMALL = Size(ids=10)
 KILL = Size(ids=10, phases=4, lanes=(4, 6), steps=(4, 10), kill=True)
 LARGE = Size(ids=16, phases=8, lanes=(2, 6), steps=(2, 8), hot=(2, 5))
-SIZES = {"small": SMALL, "kill": KILL, "large": LARGE}
+SEVERAL = Size(ids=10, phases=5, lanes=(3, 6), steps=(3, 8), p_close_mid=0.15, systems=(2, 3))
+SEVERAL_KILL = Size(
+    ids=10, phases=4, lanes=(4, 7), steps=(4, 10), p_close_mid=0.15, kill=True, systems=(2, 3)
+)
+SIZES = {
+    "small": SMALL,
+    "kill": KILL,
+    "large": LARGE,
+    "several": SEVERAL,
+    "several-kill": SEVERAL_KILL,
+}
 
 
 class _Gen:
     def __init__(self, seed: int, size: Size) -> None:
         self.rng = random.Random(seed)
         self.size = size
+        self.systems = 1 if size.systems == (1, 1) else self.rng.randint(*size.systems)
         self.ids = [f"alo-{i}" for i in range(size.ids)]
         self.first: dict[str, Start] = {}  # each id's start, as first issued
         self.clock = START_CLOCK
@@ -179,25 +209,44 @@ class _Gen:
             return Pause(alo_id)
         return Resume(alo_id)
 
-    def lane(self, name: str, hot: list[str], loop: int) -> Lane:
+    def lane(self, name: str, hot: list[str], loop: int, system: int) -> Lane:
         rng = self.rng
         steps: list[Step] = []
         for _ in range(rng.randint(*self.size.steps)):
             if rng.random() < 0.2:
                 steps.append(Nap(rng.random() * 0.002))
             steps.append(self.command(rng.choice(hot)))
-        return Lane(name, loop, steps)
+        return Lane(name, loop, steps, system)
 
-    def phase(self, index: int, fault: str) -> Phase:
+    def system_of(self, k: int, fault: str) -> int:
+        """The slot of a phase's lane ``k``: spread over the systems (and the child)."""
+        if self.systems == 1:
+            return 0  # nothing drawn: one system's workloads are what they always were
+        if fault == "kill":
+            return self.systems if k == 0 else self.rng.randrange(self.systems + 1)
+        return self.rng.randrange(self.systems)
+
+    def where(self, system: int) -> str:
+        return "" if self.systems == 1 else f"s{system}."
+
+    def phase(self, index: int, fault: str, target: int = 0) -> Phase:
         rng = self.rng
         size = self.size
         hot = rng.sample(self.ids, rng.randint(*size.hot))
         lanes: list[Lane] = []
         for k in range(rng.randint(*size.lanes)):
             loop = rng.choice([OWN_THREAD, OWN_THREAD, 0, 1])
-            lanes.append(self.lane(f"p{index}.{'t' if loop < 0 else f'aio{loop}'}.{k}", hot, loop))
+            system = self.system_of(k, fault)
+            kind = "t" if loop < 0 else f"aio{loop}"
+            lanes.append(self.lane(f"p{index}.{self.where(system)}{kind}.{k}", hot, loop, system))
+        # With several systems the clock moves only between phases, when all is quiet: a
+        # write's time is read when it is decided, before its commit, and another system
+        # may answer in between (a read at a later clock then misses a write stamped
+        # earlier); the model's one timeline per id would call that a violation. A kill
+        # phase's child has a clock of its own besides (see Phase).
+        still = self.systems > 1
         ticked = 0.0
-        if rng.random() < size.p_ticker:
+        if rng.random() < size.p_ticker and not still:
             ticks: list[Step] = []
             for _ in range(rng.randint(1, 3)):
                 seconds = rng.choice([0.5, 1.0, 2.0])
@@ -205,12 +254,15 @@ class _Gen:
                 ticks += [Nap(rng.random() * 0.003), Advance(seconds)]
             lanes.append(Lane(f"p{index}.ticker", OWN_THREAD, ticks))
         if fault == "" and rng.random() < size.p_close_mid:
-            lanes.append(
-                Lane(f"p{index}.closer", OWN_THREAD, [Nap(rng.random() * 0.004), CloseSystem()])
-            )
+            system = 0 if self.systems == 1 else rng.randrange(self.systems)
+            closing: list[Step] = [Nap(rng.random() * 0.004), CloseSystem()]
+            lanes.append(Lane(f"p{index}.{self.where(system)}closer", OWN_THREAD, closing, system))
         advance = rng.choice([0.0, 0.5, 1.0, 2.0, 4.0, 8.0])
         self.clock += ticked + advance
-        answers = sum(isinstance(s, Command) for lane in lanes for s in lane.steps)
+        child = 0 if self.systems == 1 else self.systems
+        answers = sum(
+            isinstance(s, Command) for lane in lanes if lane.system == child for s in lane.steps
+        )
         return Phase(
             lanes,
             advance=advance,
@@ -219,6 +271,7 @@ class _Gen:
             if fault == "kill"
             else 0,
             kill_delay=rng.random() * 0.003 if fault == "kill" else 0.0,
+            target=target,
         )
 
 
@@ -228,11 +281,14 @@ def generate(seed: int, size: Size = SMALL) -> Workload:
     kill_at = rng.randrange(size.phases) if size.kill else -1
     phases: list[Phase] = []
     for index in range(size.phases):
+        target = 0
         if index == kill_at:
             fault = "kill"
         elif rng.random() < size.p_reopen:
             fault = "reopen"
+            if gen.systems > 1 and rng.random() < size.p_reopen_one:
+                fault, target = "reopen-one", rng.randrange(gen.systems)
         else:
             fault = ""
-        phases.append(gen.phase(index, fault))
-    return Workload(seed, START_CLOCK, gen.ids, phases)
+        phases.append(gen.phase(index, fault, target))
+    return Workload(seed, START_CLOCK, gen.ids, phases, gen.systems)

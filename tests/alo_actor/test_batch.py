@@ -1,0 +1,142 @@
+"""The batch verbs: start_many, complete_many, get_results (sync and aio), each item its
+own command with its own answer, in the order asked."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from alo_actor import (
+    AloCompletion,
+    AloInfo,
+    AloStart,
+    AloSystem,
+    AlreadyExists,
+    HandlerContext,
+    InvalidArgument,
+    NotFound,
+    OperationCancelled,
+    OperationFailed,
+    Status,
+)
+from tests.conftest import WAIT, wait_until
+
+
+def test_start_many_answers_each_item_as_start_would(system: AloSystem) -> None:
+    system.register("double", lambda ctx, n: n * 2)
+    system.start("taken", None, input=1)
+    answers = system.start_many(
+        [
+            AloStart("a"),
+            ("b", "double", 21),
+            AloStart("taken", input=2),  # another start with the id: refused alone
+            ("taken", None, 1),  # the same start again: unchanged
+            ("bad id", None),
+            ("c", "no-such-operation"),
+            AloStart("d", metadata={"team": "x"}, timeout=60),
+        ]
+    )
+    assert [type(a) for a in answers] == [
+        AloInfo,
+        AloInfo,
+        AlreadyExists,
+        AloInfo,
+        InvalidArgument,
+        NotFound,
+        AloInfo,
+    ]
+    a, b, _, again, _, _, d = answers
+    assert isinstance(a, AloInfo) and a.created and a.status is Status.RUNNING
+    assert isinstance(b, AloInfo) and b.created and b.operation == "double"
+    assert isinstance(again, AloInfo) and again.created is False
+    assert isinstance(d, AloInfo) and d.metadata == {"team": "x"} and d.deadline is not None
+    assert system.get_result("b", timeout=WAIT) == 42
+    with pytest.raises(NotFound):
+        system.get_info("c")
+
+
+def test_complete_many_and_get_results(system: AloSystem) -> None:
+    system.start_many([(f"e{i}",) for i in range(5)])
+    system.cancel("e4")
+    answers = system.complete_many(
+        [(f"e{i}", {"n": i}) for i in range(4)]
+        + [AloCompletion("e4", 4), AloCompletion("nobody", 0), ("e0", "again")]
+    )
+    statuses = [a.status if isinstance(a, AloInfo) else type(a) for a in answers]
+    assert statuses == [Status.COMPLETED] * 4 + [Status.CANCELLED, NotFound, Status.COMPLETED]
+    results = system.get_results(["e0", "e3", "e4", "nobody", "e0"], timeout=WAIT)
+    assert results[:2] == [{"n": 0}, {"n": 3}]  # first completion wins
+    assert isinstance(results[2], OperationCancelled)
+    assert isinstance(results[3], NotFound)
+    assert results[4] == {"n": 0}
+
+
+def test_get_results_waits_for_all_and_times_out_each_one_still_running(
+    system: AloSystem,
+) -> None:
+    system.start_many([("w1",), ("w2",), ("w3",)])
+    got: list[Any] = []
+    waiting = threading.Thread(target=lambda: got.extend(system.get_results(["w1", "w2"])))
+    waiting.start()
+    system.complete("w1", 1)
+    system.fail("w2", "no")
+    waiting.join(WAIT)
+    assert got[0] == 1 and isinstance(got[1], OperationFailed)
+    answers = system.get_results(["w1", "w3"], timeout=0.05)
+    assert answers[0] == 1
+    assert isinstance(answers[1], TimeoutError)
+    # The wait that ran out changed nothing: w3 settles as any other.
+    system.complete("w3", 3)
+    assert system.get_results(["w3"], timeout=0) == [3]
+
+
+def test_the_async_batch_verbs(system: AloSystem) -> None:
+    release = threading.Event()
+
+    def gated(ctx: HandlerContext, n: int) -> int:
+        release.wait(WAIT)
+        return n + 1
+
+    system.register("gated", gated)
+
+    async def run() -> None:
+        aio = system.aio
+        started = await aio.start_many([(f"g{i}", "gated", i) for i in range(10)])
+        assert all(isinstance(info, AloInfo) and info.created for info in started)
+        waiter = asyncio.ensure_future(aio.get_results([f"g{i}" for i in range(10)]))
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        release.set()
+        assert await waiter == list(range(1, 11))
+        await aio.start_many([("x",)])
+        done = await aio.complete_many([("x", "done"), ("missing", 1)])
+        assert isinstance(done[0], AloInfo) and isinstance(done[1], NotFound)
+        late = await aio.get_results(["x", "never"], timeout=0.05)
+        assert late[0] == "done" and isinstance(late[1], NotFound)
+        await aio.start_many([("slow",)])
+        timed = await aio.get_results(["slow"], timeout=0.05)
+        assert isinstance(timed[0], TimeoutError)
+
+    asyncio.run(run())
+
+
+def test_a_bad_batch_is_refused_whole(system: AloSystem) -> None:
+    for bad in ("abc", {"id": "x"}, b"xy"):
+        with pytest.raises(InvalidArgument):
+            system.start_many(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="at most"):
+        system.get_results([f"i{n}" for n in range(10_001)])
+    assert system.start_many([]) == []
+    assert system.get_results([]) == []
+    with pytest.raises(NotFound):
+        system.get_info("x")
+
+
+def test_a_batch_item_of_the_wrong_shape_is_refused_alone(system: AloSystem) -> None:
+    answers = system.start_many([("ok",), (), ("too", None, 1, None, None, None, None, 9)])
+    assert isinstance(answers[0], AloInfo)
+    assert all(isinstance(a, InvalidArgument) for a in answers[1:])
+    wait_until(lambda: system.get_info("ok").status is Status.RUNNING)

@@ -56,6 +56,7 @@ from alo_actor.readmodel import (
     TimeBound,
     ensure_projection,
     list_alos,
+    projector,
     purge,
     retention_seconds,
 )
@@ -92,7 +93,7 @@ class AloSystem(BatchVerbs):
         raises for a log this version cannot read (eventlog.SchemaError).
         """
         # First: a log this program cannot project is refused before any thread starts.
-        ensure_projection(log.path)
+        ensure_projection(log)
         retention = None if retention is None else retention_seconds(retention)
         self.log = log
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -102,6 +103,7 @@ class AloSystem(BatchVerbs):
         self._runner = Runner(workers)
         self._timers = Timers(self.clock)
         self._behavior = AloBehavior(self.clock, self._runner, self._timers)
+        self._behavior.project = projector(log)  # the read model in the log's dialect
         self._dispatcher = Dispatcher(
             self.clock,
             self._timers,
@@ -229,8 +231,11 @@ class AloSystem(BatchVerbs):
             self._tell(Foreign(events, head))
 
     def _states(self, ids: Iterable[str]) -> list[AloState]:
-        replay, read = self._behavior.replay, self.log.read_stream
-        return [s for s in (replay(i, read(i)) for i in ids) if s is not None]
+        # Read a few hundred streams a query: on a server, one round trip per ALO made
+        # reopening a log with many open ALOs slow.
+        replay = self._behavior.replay
+        states = (replay(i, events) for i, events in self.log.read_streams(ids))
+        return [s for s in states if s is not None]
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -445,7 +450,7 @@ class AloSystem(BatchVerbs):
         if self._closed:
             raise SystemClosed("the ALO system is closed")
         return list_alos(
-            self.log.query,
+            self.log,
             status=status,
             operation=operation,
             metadata=metadata,

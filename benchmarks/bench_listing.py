@@ -1,6 +1,7 @@
 """Listing over a big log, and start throughput beside it: N ALOs (default 1,000,000).
 
     python -m benchmarks.bench_listing [--alos N] [--starts K] [--keep DIR]
+        [--postgres [--url postgresql://…]]
 
 Builds a log of N ALOs with random 32-hex ids (events AND projection rows, bulk
 inserted with raw sqlite3 ``executemany`` through the real codec and the real
@@ -12,6 +13,10 @@ cancelled, 1% timed out, 4% running, 1% paused; metadata ``tenant`` (t0..t49) an
 Then, on a system opened over it: the first page of several filtered listings
 (target: one status and one metadata pair within 50 ms), and the rate of K starts
 through ``system.aio`` against the same on an empty log (target: at least half).
+
+``--postgres`` does the same on PostgreSQL after SQLite, in the same run: the same
+rows loaded with COPY (the stream index again built after the load), then ANALYZE,
+as a restore would; on a throwaway cluster (tests/postgres.py), or ``--url``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from alo_actor._events import (
 )
 from alo_actor._machine import AloState, evolve
 from alo_actor._model import Failure
-from alo_actor.readmodel._projection import INSERT_PAIR, INSERT_ROW, pairs_of, row_of
+from alo_actor.readmodel._projection import COLUMNS, INSERT_PAIR, INSERT_ROW, pairs_of, row_of
 from alo_actor.readmodel._schema import ensure_projection
 from eventlog import EventLog
 
@@ -100,11 +105,37 @@ def _batches(alos: int, t0: float) -> Iterator[tuple[list[Any], list[Any], list[
         yield events, rows, pairs
 
 
+def build_postgres(url: str, alos: int, t0: float) -> float:
+    """The same log as ``build``, in the PostgreSQL database at ``url``; the seconds."""
+    import psycopg
+
+    began = time.perf_counter()
+    with EventLog.open(url) as log:
+        ensure_projection(log)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")  # a bulk load: durable at its end
+        with conn.transaction():
+            conn.execute("DROP INDEX events_stream")
+            for events, rows, pairs in _batches(alos, t0):
+                for table, columns, values in (
+                    ("events", "position, stream_id, version, type, data, recorded_at", events),
+                    ("alos", "seq, " + ", ".join(COLUMNS), rows),
+                    ("alo_metadata", "seq, key, value", pairs),
+                ):
+                    with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for value in values:
+                            copy.write_row(value)
+            conn.execute("CREATE UNIQUE INDEX events_stream ON events (stream_id, version)")
+            conn.execute("UPDATE head SET position = (SELECT max(position) FROM events)")
+        conn.execute("ANALYZE")
+    return time.perf_counter() - began
+
+
 def build(path: str, alos: int, t0: float) -> float:
     """A log of ``alos`` ALOs at ``path``; returns the seconds it took."""
     began = time.perf_counter()
-    EventLog.open(path).close()
-    ensure_projection(path)
+    with EventLog.open(path) as log:
+        ensure_projection(log)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     (index_sql,) = conn.execute(
@@ -190,11 +221,28 @@ def start_rate(system: AloSystem, starts: int, in_flight: int = 1000) -> float:
     return starts / asyncio.run(run())
 
 
+def measure(big: str, empty: str, t0: float, alos: int, starts: int) -> None:
+    """Time the listings on the log at ``big`` and the starts against ``empty``."""
+    began = time.perf_counter()
+    with AloSystem.open(big) as system:
+        print(f"opened in {time.perf_counter() - began:.1f} s")
+        time_lists(system, t0, alos)
+        full = start_rate(system, starts)
+    with AloSystem.open(empty) as system:
+        none = start_rate(system, starts)
+    print(f"{'starts/s':<40}{'empty log':>12}{f'{alos:,} ALOs':>16}{'ratio':>8}")
+    print(
+        f"{'system.aio.start, 1000 in flight':<40}{none:>12,.0f}{full:>16,.0f}{full / none:>8.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alos", type=int, default=1_000_000)
     parser.add_argument("--starts", type=int, default=20_000)
     parser.add_argument("--keep", help="Build (or reuse) the big log in this directory.")
+    parser.add_argument("--postgres", action="store_true", help="Then the same on PostgreSQL.")
+    parser.add_argument("--url", help="With --postgres: this server, not a throwaway one.")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-listing-")
     directory = args.keep or tmp
@@ -202,22 +250,21 @@ def main() -> None:
     big = os.path.join(directory, f"alos-{args.alos}.db")
     t0 = 1_700_000_000.0
     try:
+        print("SQLite")
         if not os.path.exists(big):
             seconds = build(big, args.alos, t0)
             size = os.path.getsize(big) / 1e6
             print(f"built {args.alos:,} ALOs in {seconds:.1f} s ({size:,.0f} MB)")
-        began = time.perf_counter()
-        with AloSystem.open(big) as system:
-            print(f"opened in {time.perf_counter() - began:.1f} s")
-            time_lists(system, t0, args.alos)
-            full = start_rate(system, args.starts)
-        with AloSystem.open(os.path.join(tmp, "empty.db")) as system:
-            empty = start_rate(system, args.starts)
-        print(f"{'starts/s':<40}{'empty log':>12}{f'{args.alos:,} ALOs':>16}{'ratio':>8}")
-        print(
-            f"{'system.aio.start, 1000 in flight':<40}{empty:>12,.0f}{full:>16,.0f}"
-            f"{full / empty:>8.2f}"
-        )
+        measure(big, os.path.join(tmp, "empty.db"), t0, args.alos, args.starts)
+        if args.postgres:
+            from benchmarks.bench_postgres import server_urls
+
+            print("PostgreSQL")
+            with server_urls(args.url) as fresh:
+                url = fresh()
+                seconds = build_postgres(url, args.alos, t0)
+                print(f"built {args.alos:,} ALOs in {seconds:.1f} s")
+                measure(url, fresh(), t0, args.alos, args.starts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

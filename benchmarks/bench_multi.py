@@ -1,4 +1,4 @@
-"""Several processes over one log file (semantics §8): what they cost and how fast they react.
+"""Several processes over one log (semantics §8): what they cost and how fast they react.
 
     python -m benchmarks.bench_multi [--promises N] [--against REV]
 
@@ -16,21 +16,25 @@
 - the cost of following and fencing for one process alone: ``--against REV`` runs the
   one-process flow on the code of git revision REV (exported to a temporary directory)
   and on this tree, alternately, and prints CPU per promise and the ratio.
+
+Each measurement takes the location of a new log (a path, or a PostgreSQL URL):
+``bench_postgres`` runs them on PostgreSQL beside SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +54,10 @@ def _python(*args: str, cwd: Path = REPO, **env: str) -> subprocess.Popen[str]:
 
 
 def _members(db: str) -> int:
-    with sqlite3.connect(db) as conn:
-        owners = conn.execute("SELECT COUNT(DISTINCT owner) FROM leases").fetchone()[0]
-    conn.close()
-    return int(owners)
+    from eventlog import LogReader
+
+    with LogReader.open(db) as reader:
+        return int(reader.query("SELECT COUNT(DISTINCT owner) FROM leases")[0][0])
 
 
 # -- children (each a process of its own) ------------------------------------------------
@@ -124,68 +128,67 @@ def _child_holder(db: str, record: str, lease: float) -> None:
 # -- the measurements ----------------------------------------------------------------------
 
 
-def throughput(promises: int, processes: int) -> tuple[float, float]:
-    """Promises/s of ``processes`` processes at once over one file, and CPU us per promise."""
-    with tempfile.TemporaryDirectory() as tmp:
-        db = os.path.join(tmp, "alo.db")
-        from alo_actor import AloSystem
+def throughput(db: str, promises: int, processes: int) -> tuple[float, float]:
+    """Promises/s of ``processes`` processes at once over the new log ``db``, and CPU us
+    per promise."""
+    from alo_actor import AloSystem
 
-        AloSystem.open(db).close()
-        children = [
-            _python("flow", db, str(promises), f"p{n}", str(processes)) for n in range(processes)
-        ]
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        results = []
-        for child in children:
-            assert child.stdout is not None
-            results.append(json.loads(child.stdout.readline()))
-            child.wait(60)
+    AloSystem.open(db).close()
+    children = [
+        _python("flow", db, str(promises), f"p{n}", str(processes)) for n in range(processes)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    results = []
+    for child in children:
+        assert child.stdout is not None
+        results.append(json.loads(child.stdout.readline()))
+        child.wait(60)
     total = promises * processes
     wall = max(r["elapsed"] for r in results)
     cpu = sum(r["cpu"] for r in results)
     return total / wall, cpu / total * 1e6
 
 
-def wake_latency(count: int) -> list[float]:
-    """Seconds from A's acknowledged complete to B's waiter waking, per ALO."""
+def wake_latency(db: str, count: int) -> list[float]:
+    """Seconds from A's acknowledged complete to B's waiter waking, per ALO (a new log
+    ``db``)."""
     from alo_actor import AloSystem
 
-    with tempfile.TemporaryDirectory() as tmp:
-        db = os.path.join(tmp, "alo.db")
-        a = AloSystem.open(db)
-        b = _python("waiter", db, str(count))
-        assert b.stdin is not None and b.stdout is not None
-        assert b.stdout.readline().strip() == "ready"
-        acked = []
-        try:
-            for n in range(count):
-                alo_id = f"w{n}"
-                a.start(alo_id, None)
-                b.stdin.write(alo_id + "\n")
-                b.stdin.flush()
-                assert b.stdout.readline().strip() == "waiting"
-                a.complete(alo_id, n)
-                acked.append(time.monotonic())
-            woke = json.loads(b.stdout.readline())
-        finally:
-            b.wait(60)
-            a.close()
+    a = AloSystem.open(db)
+    b = _python("waiter", db, str(count))
+    assert b.stdin is not None and b.stdout is not None
+    assert b.stdout.readline().strip() == "ready"
+    acked = []
+    try:
+        for n in range(count):
+            alo_id = f"w{n}"
+            a.start(alo_id, None)
+            b.stdin.write(alo_id + "\n")
+            b.stdin.flush()
+            assert b.stdout.readline().strip() == "waiting"
+            a.complete(alo_id, n)
+            acked.append(time.monotonic())
+        woke = json.loads(b.stdout.readline())
+    finally:
+        b.wait(60)
+        a.close()
     return [w - t for w, t in zip(woke, acked, strict=True)]
 
 
-def takeover(lease: float, sig: int) -> tuple[float, float]:
-    """After ``sig`` to the holder of half the shards: seconds until the other holds them
-    all, and until it has begun the holder's blocked attempts again."""
+def takeover(db: str, lease: float, sig: int) -> tuple[float, float]:
+    """After ``sig`` to the holder of half the shards of the new log ``db``: seconds
+    until the other holds them all, and until it has begun the holder's blocked
+    attempts again."""
     from alo_actor import AloSystem, HandlerContext
 
     with tempfile.TemporaryDirectory() as tmp:
-        db, record = os.path.join(tmp, "alo.db"), os.path.join(tmp, "record")
+        record = os.path.join(tmp, "record")
         Path(record).touch()
         a = _python("holder", db, record, str(lease))
         assert a.stdout is not None
@@ -273,6 +276,35 @@ print(json.dumps({"cpu_us": cpu / len(ids) * 1e6, "rate": len(ids) / elapsed}))
 """
 
 
+def measure_all(
+    fresh: Iterator[str], promises: int, wakes: int, counts: Sequence[int], store: str
+) -> None:
+    """Print throughput with each count of processes, the wake-up latency and both
+    takeovers, each on a new log from ``fresh`` (paths, or a PostgreSQL database's
+    URLs); ``store`` names what the processes share."""
+    from actors import DEFAULT_LEASE_SECONDS
+
+    heading = f"processes over one {store}"
+    print(f"{heading:<28}{'promises/s':>12}{'CPU us/promise':>16}{'vs 1':>8}")
+    single = None
+    for processes in counts:
+        rate, cpu = throughput(next(fresh), promises, processes)
+        single = single or rate
+        print(f"{processes:<28}{rate:>12,.0f}{cpu:>16.1f}{rate / single:>7.2f}x")
+    late = wake_latency(next(fresh), wakes)
+    print(
+        f"wake-up across processes: p50 {_percentile(late, 0.5) * 1000:.1f} ms, "
+        f"p99 {_percentile(late, 0.99) * 1000:.1f} ms, max {max(late) * 1000:.1f} ms "
+        f"({len(late)} ALOs)"
+    )
+    for sig, what in ((signal.SIGKILL, "SIGKILL"), (signal.SIGSTOP, "SIGSTOP (live, silent)")):
+        held, begun = takeover(next(fresh), DEFAULT_LEASE_SECONDS, sig)
+        print(
+            f"takeover after {what}, lease {DEFAULT_LEASE_SECONDS:g} s: every shard held in "
+            f"{held:.2f} s, its attempts begun again in {begun:.2f} s"
+        )
+
+
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
@@ -297,26 +329,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, promises per process: {args.promises}")
-    print(f"{'processes over one file':<28}{'promises/s':>12}{'CPU us/promise':>16}{'vs 1':>8}")
-    single = None
-    for processes in (1, 2, 3):
-        rate, cpu = throughput(args.promises, processes)
-        single = single or rate
-        print(f"{processes:<28}{rate:>12,.0f}{cpu:>16.1f}{rate / single:>7.2f}x")
-    late = wake_latency(args.wakes)
-    print(
-        f"wake-up across processes: p50 {_percentile(late, 0.5) * 1000:.1f} ms, "
-        f"p99 {_percentile(late, 0.99) * 1000:.1f} ms, max {max(late) * 1000:.1f} ms "
-        f"({len(late)} ALOs)"
-    )
-    from actors import DEFAULT_LEASE_SECONDS
-
-    for sig, what in ((signal.SIGKILL, "SIGKILL"), (signal.SIGSTOP, "SIGSTOP (live, silent)")):
-        held, begun = takeover(DEFAULT_LEASE_SECONDS, sig)
-        print(
-            f"takeover after {what}, lease {DEFAULT_LEASE_SECONDS:g} s: every shard held in "
-            f"{held:.2f} s, its attempts begun again in {begun:.2f} s"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = (os.path.join(tmp, f"{n}.db") for n in itertools.count())
+        measure_all(fresh, args.promises, args.wakes, (1, 2, 3), "file")
     if args.against:
         there, here = against(args.against, args.promises, args.rounds)
         print(

@@ -41,7 +41,7 @@ from typing import Any
 
 import msgspec
 
-import eventlog._reader
+import eventlog._sqlite_reader
 from alo_actor._events import (
     CODEC,
     AloEvent,
@@ -209,7 +209,7 @@ def measure(phase: str, path: str) -> dict[str, Any]:
         violations = 0
     elif phase == "replay-here":
         # The same replay with read-ahead off: every row read in this process.
-        eventlog._reader.AHEAD_MIN_ROWS = sys.maxsize
+        eventlog._sqlite_reader.AHEAD_MIN_ROWS = sys.maxsize
         alos = sum(1 for _ in replay(path))
         violations = 0
     elif phase == "replay":

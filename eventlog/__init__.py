@@ -1,9 +1,12 @@
-"""An append-only log of versioned streams on SQLite, knowing nothing of ALOs or actors."""
+"""An append-only log of versioned streams on SQLite or PostgreSQL, knowing nothing of ALOs
+or actors."""
 
 from __future__ import annotations
 
 from eventlog._codec import Codec
+from eventlog._copy import NotEmpty, copy_events
 from eventlog._follow import Follower, Frontier
+from eventlog._location import Backend, backend_of
 from eventlog._log import EventLog, inspect_schema
 from eventlog._reader import CorruptLog, LogReader
 from eventlog._schema import DEFAULT_SHARDS, SCHEMA_VERSION
@@ -26,6 +29,7 @@ from eventlog._types import (
     RecordedEvent,
     SchemaError,
     Statement,
+    Unreachable,
 )
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "FIRST_POSITION",
     "SCHEMA_VERSION",
     "Append",
+    "Backend",
     "Claim",
     "Codec",
     "CommitStats",
@@ -52,8 +57,12 @@ __all__ = [
     "Member",
     "Membership",
     "NewEvent",
+    "NotEmpty",
     "RecordedEvent",
     "SchemaError",
     "Statement",
+    "Unreachable",
+    "backend_of",
+    "copy_events",
     "inspect_schema",
 ]

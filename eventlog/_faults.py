@@ -1,6 +1,7 @@
-"""The writer's faults that are not a caller's: a full disk, a read-only file, I/O
-errors, a WAL file deleted under the open log. Each becomes a ``LogUnwritable`` that
-names it, instead of an SQLite message or the error of a ROLLBACK that hid it."""
+"""The SQLite writer's faults that are not a caller's: a full disk, a read-only file,
+I/O errors, a WAL file deleted under the open log. Each becomes a ``LogUnwritable``
+that names it, instead of an SQLite message or the error of a ROLLBACK that hid it
+(PostgreSQL's are in ``eventlog._postgres._faults``)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,21 @@
-"""EventLog: the public face of the log (append, read a stream, read all, tail)."""
+"""EventLog: the public face of the log (append, read a stream, read all, tail), and the
+factory that opens one on SQLite or on PostgreSQL."""
 
 from __future__ import annotations
 
+import abc
+import itertools
 import os
-import shutil
-import sqlite3
-import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-from eventlog._connect import connect, set_durability
+from eventlog._batches import BatchWriter
 from eventlog._follow import POLL_INTERVAL, Consumer, Follower, Frontier
-from eventlog._schema import DEFAULT_SHARDS, ensure_schema, read_schema_version
+from eventlog._location import Backend, backend_of
 from eventlog._stats import CommitStats
 from eventlog._types import (
     Append,
@@ -23,116 +23,92 @@ from eventlog._types import (
     Durability,
     Head,
     Lease,
-    LogClosed,
     LogUnwritable,
-    Member,
     Membership,
     NewEvent,
     RecordedEvent,
-    SchemaError,
     Statement,
 )
-from eventlog._writer import Writer
 
-_COLUMNS = "position, stream_id, version, type, data, recorded_at"
-_HEAD = (
-    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), "
-    "(SELECT value FROM meta WHERE key = 'deletions')"
-)
+_R = TypeVar("_R")
 # The follower hands on at most this many events at a time, so that catching up on a
 # long stretch of the others' writes holds bounded memory.
 FOLLOW_CHUNK = 5000
+# Streams per query of ``read_streams``: a round trip on a server is paid once for
+# this many, and the query stays within SQLite's limit on parameters.
+STREAMS_PER_READ = 500
 
 
-class EventLog:
-    """An append-only log of versioned streams in one SQLite file (WAL).
+class EventLog(abc.ABC):
+    """An append-only log of versioned streams: in one SQLite file (WAL), the embedded
+    default, or in a PostgreSQL database that processes on several hosts share.
 
-    Appends go to one writer thread that commits them in batches; each append is
-    acknowledged only after its batch is committed. Reads use a connection per
-    calling thread and see only committed events; an SQLite failure while reading
-    raises the ``sqlite3.Error`` it is.
+    ``EventLog.open(location)`` picks the backend: a ``postgresql://`` (or
+    ``postgres://``) URL opens PostgreSQL, anything else is a SQLite path. Both keep
+    the same contract (``tests/eventlog/contract.py``): positions gapless and in commit
+    order; appends go to one writer thread per log that commits them in batches, each
+    acknowledged only after its batch is committed; reads see only committed events (a
+    failure while reading raises the backend's error: ``sqlite3.Error``,
+    ``psycopg.Error``).
+
+    ``dialect`` names the SQL that ``query``, ``Append.extra`` and ``transaction``
+    speak: ``"sqlite"`` (``?`` parameters) or ``"postgresql"`` (psycopg's ``%s``).
     """
 
-    def __init__(
-        self,
-        path: str,
-        *,
-        durability: Durability = "normal",
-        batch_size: int = 2000,
-        linger: float = 0.0,
-        shards: int = DEFAULT_SHARDS,
-        _tempdir: str | None = None,
-    ) -> None:
-        """Open (creating or migrating if needed) the log file at ``path``.
-
-        ``batch_size`` bounds the appends one commit carries, ``linger`` is how long
-        (s) the writer waits for more before it commits. Raises ValueError for an
-        unknown durability, SchemaError for a file that is not a log this version
-        can open, ``sqlite3.Error`` if SQLite cannot open it.
-        """
-        if durability not in ("normal", "full"):
-            raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
-        if not isinstance(shards, int) or not 1 <= shards <= 4096:
-            raise ValueError(f"shards must be an int from 1 to 4096, not {shards!r}")
-        self.path = path
-        self.durability = durability
-        self._tempdir = _tempdir
-        conn = connect(path)
-        try:
-            ensure_schema(conn, shards)
-            set_durability(conn, durability)
-            self.shard_count: int = int(
-                conn.execute("SELECT value FROM meta WHERE key = 'shards'").fetchone()[0]
-            )
-            head = _head(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
-        # What this process knows of the log: everything up to the head at open, then
-        # its own commits (the writer tells it) and what a follower reads of the others'.
-        self.frontier = Frontier(head)
-        self._writer = Writer(conn, batch_size=batch_size, linger=linger, frontier=self.frontier)
-        self._follower: Follower | None = None
-        self._closed = False
+    dialect: ClassVar[Backend]
+    # The path of a SQLite log, the URL of a PostgreSQL one (as ``LogReader.open`` and
+    # the log tools take it).
+    path: str
+    # The log as messages name it: a path, or a URL without its password.
+    location: str
+    durability: Durability
+    # Shards the log is divided into, fixed when it was made (see ``shard_of``).
+    shard_count: int
+    # What this process knows of the log: everything up to the head at open, then its
+    # own commits (the writer tells it) and what a follower reads of the others'.
+    frontier: Frontier
+    # The log's one writer thread in this process (both backends share its shape).
+    _writer: BatchWriter[Any]
 
     @classmethod
-    def open(cls, path: str, *, durability: Durability = "normal", **options: Any) -> EventLog:
-        """Open (creating if needed) the log at ``path``; ``":memory:"`` for a throwaway one.
+    def open(
+        cls, location: str | os.PathLike[str], *, durability: Durability = "normal", **options: Any
+    ) -> EventLog:
+        """Open (creating if needed) the log at ``location``: a SQLite path (``":memory:"``
+        for a throwaway one) or a ``postgresql://`` URL (libpq's URL or its parameters).
 
         Options: ``batch_size`` (appends per commit at most), ``linger`` (seconds a
         batch waits for more), ``shards`` (how many shards a new log is divided into).
-        Raises ``SchemaError`` for a file that is not an event log this version can
-        open, ``ValueError`` for a bad option, ``sqlite3.Error`` when SQLite cannot
-        open the file at all.
+        Raises ``SchemaError`` for a store that is not an event log this version can
+        open, ``ValueError`` for a bad option, and the backend's own error
+        (``sqlite3.Error``, ``psycopg.Error``) when it cannot be reached at all.
         """
-        if path == ":memory:":
-            tempdir = tempfile.mkdtemp(prefix="eventlog-")
-            return cls(
-                os.path.join(tempdir, "log.db"),
-                durability=durability,
-                _tempdir=tempdir,
-                **options,
-            )
-        return cls(path, durability=durability, **options)
+        if backend_of(location) == "postgresql":
+            from eventlog._postgres import open_postgres
+
+            return open_postgres(os.fspath(location), durability=durability, **options)
+        from eventlog._sqlite import open_sqlite
+
+        return open_sqlite(os.fspath(location), durability=durability, **options)
 
     # -- writing ---------------------------------------------------------------
 
+    @abc.abstractmethod
     def submit(self, append: Append) -> None:
         """Queue an append and return at once; ``append.sink`` is called on the writer
         thread after COMMIT, with ``append.positions`` or ``append.error`` (a
-        ConcurrencyError, say) filled in. Raises LogClosed once the log is closed,
-        TypeError for a malformed append."""
-        self._writer.submit(append)
+        ConcurrencyError, say) filled in.
+
+        Raises TypeError for an append the log cannot store (nothing is queued),
+        LogClosed once closed.
+        """
 
     def submit_many(self, appends: Sequence[Append]) -> None:
         """Queue appends in order, as ``submit`` does each, but without its checks: for a
         caller that builds them well-formed itself (NewEvent(str, bytes) events, extra
-        statements of (str, tuple)), where one malformed append would fail its whole
-        batch. One lock for them all. Raises LogClosed once the log is closed (then
-        none is queued)."""
+        statements of (str, tuple), text PostgreSQL can store), where one malformed
+        append would fail its whole batch. One lock for them all. Raises LogClosed once
+        the log is closed (then none is queued)."""
         self._writer.submit_many(appends)
 
     def append(
@@ -145,7 +121,8 @@ class EventLog:
         """Append and wait until committed; returns the events' global positions.
 
         Raises ``ConcurrencyError`` when the stream is not at ``expected_version``,
-        LogClosed once the log is closed, and the commit's error if it failed.
+        LogClosed once the log is closed, and the commit's error if it failed
+        (``LogUnwritable`` when the store refuses writes).
         ``extra``: SQL statements committed with the events (see ``Append``).
         """
         done = threading.Event()
@@ -154,7 +131,7 @@ class EventLog:
             done.set()
 
         append = Append(stream_id, expected_version, list(events), sink, extra=extra)
-        self._writer.submit(append)
+        self.submit(append)
         done.wait()
         if append.error is not None:
             raise append.error
@@ -163,7 +140,8 @@ class EventLog:
     @property
     def unwritable(self) -> LogUnwritable | None:
         """Why the last write failed, while the log cannot be written (a full disk, a
-        read-only file, an I/O error, a lost WAL file); None once a write succeeds."""
+        read-only file or database, an I/O error, a lost WAL file, a server that
+        cannot be reached); None once a write succeeds."""
         return self._writer.unwritable
 
     def probe(self) -> LogUnwritable | None:
@@ -171,6 +149,12 @@ class EventLog:
         why the log cannot be written, or None. Clears ``unwritable`` if it succeeds."""
         return self._writer.probe()
 
+    @property
+    def commit_stats(self) -> CommitStats:
+        """What this process's writer has committed so far (for metrics)."""
+        return self._writer.stats
+
+    @abc.abstractmethod
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         """Delete every event of the streams; returns how many of them had events.
 
@@ -178,201 +162,99 @@ class EventLog:
         submitted before it and before those submitted after, so it never races an
         append. ``extra`` statements run first in the same transaction (they may still
         refer to the events). Positions are never reused; a deleted stream can be
-        started again from version 1. Raises TypeError for an id that is not a
-        string, LogClosed once the log is closed, and the transaction's error if it
-        failed (then nothing is deleted).
+        started again from version 1. The head counts it (``Head.deletions``).
+        Raises TypeError for an id that is not a string, LogClosed once the log is
+        closed, and the transaction's error if it failed (then nothing is deleted).
         """
-        ids = list(stream_ids)
-        if not all(isinstance(stream_id, str) for stream_id in ids):
-            raise TypeError("stream ids must be strings")
-        return self._writer.delete_streams(ids, extra)
+
+    @abc.abstractmethod
+    def transaction(self, work: Callable[[Any], _R]) -> _R:
+        """``work(conn)`` on the writer thread, in a transaction of its own ordered with
+        the appends (after those submitted before, before those after), with the
+        backend's own connection (``sqlite3.Connection``, ``psycopg.Connection``); its
+        result. For a read model's schema: creating, migrating, rebuilding it.
+
+        Raises what ``work`` raised (the transaction is then rolled back), LogClosed.
+        """
 
     # -- reading ---------------------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            # Only the writer writes: a stray write here would race its transactions.
-            conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
-
+    @abc.abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one read-only statement on this thread's reader connection.
+        """Rows of one read-only statement (in the log's ``dialect``).
 
         One statement is one read transaction: it sees only committed data, as of
-        when it began. For read models kept in the log's file (see ``Append.extra``).
-        Raises ``sqlite3.Error`` for a bad statement (or one that would write).
+        when it began. For read models kept in the log's store (see ``Append.extra``).
+        Raises the backend's error for a bad statement (or one that would write).
         """
-        return self._reader().execute(sql, params).fetchall()
 
+    @abc.abstractmethod
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         """Every event of one stream from ``from_version``, in version order (an empty
         list for a stream with none)."""
-        rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version",
-            (stream_id, from_version),
-        )
-        return [RecordedEvent(*row) for row in rows]
 
+    def read_streams(self, stream_ids: Iterable[str]) -> Iterator[tuple[str, list[RecordedEvent]]]:
+        """``read_stream`` for many streams: each id given with every event of its
+        stream in version order (an empty list for a stream with none), in the order
+        given, read ``STREAMS_PER_READ`` streams a query (one round trip on a server,
+        where a ``read_stream`` each is one apiece). Lazy: each query runs when the
+        iteration reaches its streams, so memory holds one query's events."""
+        ids = iter(stream_ids)
+        while batch := list(itertools.islice(ids, STREAMS_PER_READ)):
+            found: dict[str, list[RecordedEvent]] = {}
+            for event in self._events_of(batch):
+                found.setdefault(event.stream_id, []).append(event)
+            for stream_id in batch:
+                yield stream_id, found.get(stream_id, [])
+
+    @abc.abstractmethod
+    def _events_of(self, stream_ids: list[str]) -> list[RecordedEvent]:
+        """Every event of the streams (a few hundred at most), each stream's in version
+        order; one query."""
+
+    @abc.abstractmethod
     def stream_version(self, stream_id: str) -> int:
         """The stream's current version, 0 for a stream with no events."""
-        row = (
-            self._reader()
-            .execute("SELECT MAX(version) FROM events WHERE stream_id = ?", (stream_id,))
-            .fetchone()
-        )
-        return int(row[0] or 0)
 
+    @abc.abstractmethod
     def read_all(
         self, from_position: int = 0, *, limit: int | None = None, chunk: int = 10_000
     ) -> Iterator[RecordedEvent]:
         """Events after ``from_position`` in global order, read in chunks (bounded memory)."""
-        conn = self._reader()
-        remaining = limit
-        position = from_position
-        while remaining is None or remaining > 0:
-            n = chunk if remaining is None else min(chunk, remaining)
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (position, n),
-            ).fetchall()
-            for row in rows:
-                yield RecordedEvent(*row)
-            if len(rows) < n:
-                return
-            position = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
 
+    @abc.abstractmethod
     def last_position(self) -> int:
         """The position of the newest event stored, 0 when there is none."""
-        row = self._reader().execute("SELECT MAX(position) FROM events").fetchone()
-        return int(row[0] or 0)
 
+    @abc.abstractmethod
     def head(self) -> Head:
         """The last position given to an event by any process (even if that event was
         deleted since), and how many deletions the log has seen; one small query."""
-        return _head(self._reader())
 
-    def _between(self, after: int, upto: int) -> list[RecordedEvent]:
-        rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position",
-            (after, upto),
-        )
-        return [RecordedEvent(*row) for row in rows]
-
+    @abc.abstractmethod
     def follow(self, consumer: Consumer, *, poll_interval: float = POLL_INTERVAL) -> Follower:
         """Start the log's follower: ``consumer(events, head)`` is called (on its thread)
         with the events other processes commit, in position order, in batches; once it
         has applied them it must call ``log.frontier.applied(head)``. One per log.
 
+        ``poll_interval``: how often it looks at the head when nothing wakes it sooner.
         Raises RuntimeError if the log already has a follower, LogClosed once closed.
         """
-        if self._closed:
-            raise LogClosed("the event log is closed")
-        if self._follower is not None:
-            raise RuntimeError("the log already has a follower")
 
-        self._follower = Follower(
-            self.head,
-            self._between,
-            self.frontier,
-            consumer,
-            poll_interval=poll_interval,
-            chunk=FOLLOW_CHUNK,
-        )
-        return self._follower
+    @abc.abstractmethod
+    def stream_ids(self, where_type_not_in: Sequence[str] = ()) -> list[str]:
+        """Ids of the streams none of whose events has a type in ``where_type_not_in``
+        (for recovery), in the order the streams began."""
 
-    # -- shards and leases (several processes over one log) -----------------------------
+    @abc.abstractmethod
+    def streams_having(self, event_type: str, lacking: Sequence[str] = ()) -> list[str]:
+        """Streams with an event of ``event_type`` and none of the types in ``lacking``,
+        in no particular order.
 
-    def shard_of(self, stream_id: str) -> int:
-        """The shard of a stream: fixed for the life of the log, the same in every process."""
-        return zlib.crc32(stream_id.encode("utf-8", "surrogatepass")) % self.shard_count
-
-    def heartbeat(self, member: str, info: str, ttl: float) -> Membership:
-        """Renew ``member``'s heartbeat and every lease it holds for ``ttl`` seconds.
-
-        Returns the log's time, the members whose heartbeat has not lapsed, and every
-        shard's lease, as of that renewal. Raises LogClosed, or what the disk raises.
+        The types are written into the SQL as literals, not bound: only then can the
+        database use a partial index ``WHERE type = '…'`` that a user of the log made
+        for a rare type, instead of reading every event.
         """
-
-        def beat(conn: sqlite3.Connection) -> Membership:
-            now = time.time()
-            expires = now + ttl
-            conn.execute(
-                "INSERT INTO members (member, info, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (member) DO UPDATE SET info = excluded.info, "
-                "expires_at = excluded.expires_at",
-                (member, info, expires),
-            )
-            conn.execute("UPDATE leases SET expires_at = ? WHERE owner = ?", (expires, member))
-            conn.execute("DELETE FROM members WHERE expires_at <= ?", (now,))
-            rows = conn.execute("SELECT member, info, expires_at FROM members ORDER BY member")
-            members = tuple([Member(*row) for row in rows])  # a list first: see _leases
-            return Membership(now, members, _leases(conn))
-
-        return self._writer.run(beat)
-
-    def claim(self, member: str, epochs: dict[int, int], ttl: float) -> list[Claim]:
-        """Claim each shard of ``epochs`` whose lease is still at the epoch given (as a
-        heartbeat saw it): it becomes ``member``'s for ``ttl`` seconds, one epoch on.
-
-        Whether a lease may be taken (free, lapsed, or its owner known dead) is the
-        caller's judgement; the epoch makes the claim safe against any other claim made
-        since. Returns the claims that succeeded, each with the log's head at the claim.
-        """
-
-        def take(conn: sqlite3.Connection) -> list[Claim]:
-            expires = time.time() + ttl
-            head = _head(conn).position
-            claims = []
-            for shard, epoch in sorted(epochs.items()):
-                taken = conn.execute(
-                    "UPDATE leases SET owner = ?, epoch = epoch + 1, expires_at = ? "
-                    "WHERE shard = ? AND epoch = ?",
-                    (member, expires, shard, epoch),
-                ).rowcount
-                if taken:
-                    claims.append(Claim(Lease(shard, member, epoch + 1, expires), head))
-            return claims
-
-        return self._writer.run(take)
-
-    def release(self, member: str, shards: Iterable[int] | None = None) -> None:
-        """Give up ``member``'s leases of ``shards`` (all of them when None) at once, so
-        that another member may claim them now. Its appends fenced with them fail."""
-        chosen = None if shards is None else sorted(set(shards))
-
-        def give_up(conn: sqlite3.Connection) -> None:
-            sql = (
-                "UPDATE leases SET owner = NULL, epoch = epoch + 1, expires_at = 0 WHERE owner = ?"
-            )
-            if chosen is None:
-                conn.execute(sql, (member,))
-            else:
-                conn.executemany(sql + " AND shard = ?", [(member, shard) for shard in chosen])
-
-        self._writer.run(give_up)
-
-    def leave(self, member: str) -> None:
-        """Release every lease of ``member`` and remove it from the members."""
-
-        def go(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE leases SET owner = NULL, epoch = epoch + 1, expires_at = 0 WHERE owner = ?",
-                (member,),
-            )
-            conn.execute("DELETE FROM members WHERE member = ?", (member,))
-
-        self._writer.run(go)
-
-    def leases(self) -> tuple[Lease, ...]:
-        """Every shard's lease as committed now (a read: renews nothing)."""
-        return _leases(self._reader())
 
     def tail(
         self,
@@ -395,65 +277,55 @@ class EventLog:
             if not got:
                 time.sleep(poll_interval)
 
-    def stream_ids(self, where_type_not_in: Sequence[str] = ()) -> list[str]:
-        """Ids of the streams none of whose events has a type in ``where_type_not_in``
-        (for recovery), in the order the streams began."""
-        conn = self._reader()
-        if not where_type_not_in:
-            rows = conn.execute("SELECT stream_id FROM events WHERE version = 1 ORDER BY position")
-        else:
-            marks = ",".join("?" * len(where_type_not_in))
-            rows = conn.execute(
-                "SELECT stream_id FROM events WHERE version = 1 AND stream_id NOT IN "
-                f"(SELECT stream_id FROM events WHERE type IN ({marks})) ORDER BY position",
-                tuple(where_type_not_in),
-            )
-        return [row[0] for row in rows]
+    # -- shards and leases (several processes over one log) -----------------------------
 
-    def streams_having(self, event_type: str, lacking: Sequence[str] = ()) -> list[str]:
-        """Streams with an event of ``event_type`` and none of the types in ``lacking``,
-        in no particular order (an order would forbid the index below).
+    def shard_of(self, stream_id: str) -> int:
+        """The shard of a stream: fixed for the life of the log, the same in every process
+        (and on every backend)."""
+        return zlib.crc32(stream_id.encode("utf-8", "surrogatepass")) % self.shard_count
 
-        The types are written into the SQL as literals, not bound: only then can
-        SQLite use a partial index ``WHERE type = '…'`` that a user of the log made
-        for a rare type, instead of reading every event.
+    @abc.abstractmethod
+    def heartbeat(self, member: str, info: str, ttl: float) -> Membership:
+        """Renew ``member``'s heartbeat and every lease it holds for ``ttl`` seconds.
+
+        Returns the log's time, the members whose heartbeat has not lapsed, and every
+        shard's lease, as of that renewal. Raises LogClosed, or what the store raises.
         """
-        conn = self._reader()
-        having = _literal(event_type)
-        lacking_sql = " OR ".join(f"type = {_literal(t)}" for t in lacking) or "0"
-        rows = conn.execute(
-            f"SELECT stream_id FROM events WHERE type = {having} AND stream_id NOT IN "
-            f"(SELECT stream_id FROM events WHERE {lacking_sql})"
-        )
-        return [row[0] for row in rows]
+
+    @abc.abstractmethod
+    def claim(self, member: str, epochs: dict[int, int], ttl: float) -> list[Claim]:
+        """Claim each shard of ``epochs`` whose lease is still at the epoch given (as a
+        heartbeat saw it): it becomes ``member``'s for ``ttl`` seconds, one epoch on.
+
+        Whether a lease may be taken (free, lapsed, or its owner known dead) is the
+        caller's judgement; the epoch makes the claim safe against any other claim made
+        since. Returns the claims that succeeded, each with the log's head at the claim.
+        """
+
+    @abc.abstractmethod
+    def release(self, member: str, shards: Iterable[int] | None = None) -> None:
+        """Give up ``member``'s leases of ``shards`` (all of them when None) at once, so
+        that another member may claim them now. Its appends fenced with them fail."""
+
+    @abc.abstractmethod
+    def leave(self, member: str) -> None:
+        """Release every lease of ``member`` and remove it from the members."""
+
+    @abc.abstractmethod
+    def leases(self) -> tuple[Lease, ...]:
+        """Every shard's lease as committed now (a read: renews nothing)."""
 
     # -- lifetime --------------------------------------------------------------
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Commit what was submitted, stop the writer, close every connection. Idempotent;
         afterwards ``submit`` and ``append`` raise LogClosed."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._follower is not None:
-            self._follower.stop()
-        self._writer.close()
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-        if self._tempdir is not None:
-            shutil.rmtree(self._tempdir, ignore_errors=True)
 
     @property
-    def commit_stats(self) -> CommitStats:
-        """What this process's writer has committed so far (for metrics)."""
-        return self._writer.stats
-
-    @property
+    @abc.abstractmethod
     def closed(self) -> bool:
         """Whether ``close`` was called."""
-        return self._closed
 
     def __enter__(self) -> EventLog:
         return self
@@ -467,39 +339,28 @@ class EventLog:
         self.close()
 
 
-def _head(conn: sqlite3.Connection) -> Head:
-    position, deletions = conn.execute(_HEAD).fetchone()
-    return Head(int(position or 0), int(deletions or 0))
+def check_options(durability: object, shards: object) -> None:
+    """Refuse (``ValueError``) a durability or a shard count no backend knows."""
+    if durability not in ("normal", "full"):
+        raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+    if not isinstance(shards, int) or not 1 <= shards <= 4096:
+        raise ValueError(f"shards must be an int from 1 to 4096, not {shards!r}")
 
 
-def _leases(conn: sqlite3.Connection) -> tuple[Lease, ...]:
-    rows = conn.execute("SELECT shard, owner, epoch, expires_at FROM leases ORDER BY shard")
-    # From a list, not a generator: a tuple built from a generator is resized as it
-    # grows, which fails ("bad argument to internal function") if another thread's
-    # gc.get_objects() holds a reference to it meanwhile.
-    return tuple([Lease(*row) for row in rows])
+def inspect_schema(location: str | os.PathLike[str]) -> int:
+    """The schema version of the log at ``location``, opened read-only (never writes).
 
-
-def _literal(text: str) -> str:
-    """``text`` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def inspect_schema(path: str) -> int:
-    """The schema version of the log at ``path``, opened read-only (never writes).
-
-    Raises ``SchemaError`` when the file is missing or is not an event log.
+    Raises ``SchemaError`` when it is missing or is not an event log.
     """
-    if not os.path.exists(path):
-        raise SchemaError(f"no such file: {path}")
-    try:
-        conn = connect(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise SchemaError(f"cannot open {path}: {exc}") from exc
-    try:
-        version = read_schema_version(conn)
-    finally:
-        conn.close()
-    if version is None:
-        raise SchemaError(f"not an event log: {path} is empty")
-    return version
+    if backend_of(location) == "postgresql":
+        from eventlog._postgres import inspect_postgres
+
+        return inspect_postgres(os.fspath(location))
+    from eventlog._sqlite import inspect_sqlite
+
+    return inspect_sqlite(os.fspath(location))
+
+
+def literal(text: str) -> str:
+    """``text`` as an SQL string literal (both dialects: standard quoting)."""
+    return "'" + text.replace("'", "''") + "'"

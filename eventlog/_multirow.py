@@ -87,9 +87,8 @@ def _multi_row(sql: str, rows: int) -> str | None:
     return None
 
 
-def execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
-    """Run statements grouped by SQL text (first appearance first), in order within a
-    group: those with a VALUES row as multi-row statements, others with executemany."""
+def grouped(statements: Sequence[Statement]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each SQL text's parameter rows, in order; the texts in order of first appearance."""
     groups: dict[str, list[tuple[Any, ...]]] = {}
     for sql, params in statements:
         group = groups.get(sql)
@@ -97,7 +96,13 @@ def execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -
             groups[sql] = [params]
         else:
             group.append(params)
-    for sql, rows in groups.items():
+    return groups
+
+
+def execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    """Run statements grouped by SQL text (first appearance first), in order within a
+    group: those with a VALUES row as multi-row statements, others with executemany."""
+    for sql, rows in grouped(statements).items():
         width = len(rows[0])
         if len(rows) == 1 or width == 0 or _multi_row(sql, 1) is None:
             conn.executemany(sql, rows)

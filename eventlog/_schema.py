@@ -97,11 +97,18 @@ def read_schema_version(conn: sqlite3.Connection) -> int | None:
         return None
     if "meta" not in tables or "events" not in tables:
         raise SchemaError("not an event log: the file holds other SQLite tables")
-    rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    if rows.get("format") != FORMAT:
-        raise SchemaError(f"not an event log: format is {rows.get('format')!r}")
+    return version_in_meta(dict(conn.execute("SELECT key, value FROM meta").fetchall()))
+
+
+def version_in_meta(meta: dict[str, str]) -> int:
+    """The schema version that a log's ``meta`` table records (on either backend).
+
+    Raises ``SchemaError`` for a ``meta`` of something other than an event log.
+    """
+    if meta.get("format") != FORMAT:
+        raise SchemaError(f"not an event log: format is {meta.get('format')!r}")
     try:
-        return int(rows["schema_version"])
+        return int(meta["schema_version"])
     except (KeyError, ValueError) as exc:
         raise SchemaError("event log has no readable schema version") from exc
 

@@ -66,9 +66,12 @@ class LogClosed(EventLogError):
 
 class LogUnwritable(EventLogError):
     """The log cannot be written now: ``reason`` names why (the disk is full, the file
-    is read-only, an I/O error, its WAL file was deleted). Nothing of the failed
-    append was committed; once the cause is gone, appends succeed again (except after
-    a lost WAL file, which needs the log reopened)."""
+    or the database is read-only, an I/O error, its WAL file was deleted, the database
+    server is shutting down, cannot be reached or dropped the connection). Nothing of
+    the failed append was committed, except when a server's connection ended during
+    its COMMIT (the reason says so: the log's follower then reads whatever was). Once
+    the cause is gone, appends succeed again (except after a lost WAL file, which
+    needs the log reopened)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"the event log cannot be written: {reason}")
@@ -76,7 +79,12 @@ class LogUnwritable(EventLogError):
 
 
 class SchemaError(EventLogError):
-    """The file is not an event log this version can open."""
+    """The file (or database) is not an event log this version can open."""
+
+
+class Unreachable(EventLogError):
+    """The log's database server could not be reached: not running, refusing the
+    connection, or refusing the credentials (PostgreSQL)."""
 
 
 class Fenced(EventLogError):
@@ -150,15 +158,16 @@ class Append(msgspec.Struct, gc=False, eq=False):
 
     ``extra`` holds SQL statements run in the same transaction, after the append's
     events, and only if the events were stored (a read model kept in step with the
-    log). A batch runs them grouped by SQL text, in the order each text first
+    log), in the log's ``dialect`` (SQLite's ``?`` marks, psycopg's ``%s`` on
+    PostgreSQL). A batch runs them grouped by SQL text, in the order each text first
     appears, each group with one ``executemany``: statements of different texts must
     not depend on their order. A statement that fails fails its own append only. A
     first parameter ``FIRST_POSITION`` is replaced by the first event's position.
 
-    A group whose SQL takes its parameters as one VALUES row (``INSERT INTO t (a, b)
-    VALUES (?, ?)``, or a statement that starts ``WITH v(a, b) AS (VALUES (?, ?))``)
-    runs as statements of up to 128 rows each: write such SQL so that running it
-    once for many rows does what running it once per row would.
+    On SQLite, a group whose SQL takes its parameters as one VALUES row (``INSERT
+    INTO t (a, b) VALUES (?, ?)``, or a statement that starts ``WITH v(a, b) AS
+    (VALUES (?, ?))``) runs as statements of up to 128 rows each: write such SQL so
+    that running it once for many rows does what running it once per row would.
 
     ``fence`` is ``(shard, epoch)``: the append is stored only if that shard's lease is
     still at that epoch when its batch commits; otherwise it fails alone with

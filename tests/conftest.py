@@ -1,4 +1,5 @@
-"""Fixtures shared by the test suites: real SQLite files in ``tmp_path``, real systems."""
+"""Fixtures shared by the test suites: real SQLite files in ``tmp_path``, a real PostgreSQL
+cluster per session, real systems."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from alo_actor import AloSystem
+from tests.postgres import PostgresServer, ServerFailed, running_server
 
 # Every wait in the tests is bounded by this (seconds); a healthy run needs far less.
 WAIT = 10.0
@@ -70,3 +72,28 @@ def release() -> Iterator[threading.Event]:
         yield event
     finally:
         event.set()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of this test session's own (see ``tests.postgres``). A test
+    that needs one fails, never skips, when it cannot start."""
+    try:
+        context = running_server()
+        server = context.__enter__()
+    except ServerFailed as exc:
+        pytest.fail(f"PostgreSQL could not start: {exc}")
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> Iterator[str]:
+    """The URL of a log in a fresh schema of its own, dropped after the test."""
+    schema = postgres.new_schema()
+    try:
+        yield postgres.url(schema)
+    finally:
+        postgres.drop_schema(schema)

@@ -1,7 +1,7 @@
 """``alo ls``, ``alo purge`` and ``alo projection rebuild``: the ALOs of a log, by row.
 
-``ls DB`` only reads (a read-only connection to the projection); ``ls`` without a
-file asks a server (``--url``). ``purge`` and ``projection rebuild`` write through the
+``ls DB`` only reads (a read-only ``LogReader`` of the projection); ``ls`` without a
+log asks a server (``--url``). ``purge`` and ``projection rebuild`` write through the
 same functions the library uses; a system open on the file in another process keeps
 serving what it had cached of purged ALOs until it reopens.
 """
@@ -9,7 +9,7 @@ serving what it had cached of purged ALOs until it reopens.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,6 +19,7 @@ from alo_actor._times import TIME_HELP, parse_time
 from alo_actor._wire import page_json
 from alo_actor.cli._app import app
 from alo_actor.cli._common import CliError, cleanly, existing_log, out, parse_pairs
+from alo_actor.cli._db import DB_HELP, names_the_log
 from alo_actor.cli._remote import Json, Token, Url, remote
 from alo_actor.logtools import format_time, shorten, to_json
 from alo_actor.readmodel import (
@@ -39,7 +40,7 @@ projection_app = typer.Typer(
 )
 app.add_typer(projection_app, name="projection")
 
-Db = Annotated[str, typer.Argument(metavar="DB", help="The log file (SQLite).", show_default=False)]
+Db = Annotated[str, typer.Argument(metavar="DB", help=DB_HELP, show_default=False)]
 Statuses = Annotated[
     list[str] | None,
     typer.Option(
@@ -64,7 +65,8 @@ def ls(
         str | None,
         typer.Argument(
             metavar="[DB]",
-            help="Read this log file (SQLite); without it, ask the server at --url.",
+            help="Read this log (a SQLite file or a postgresql:// URL); without it, ask the "
+            "server at --url.",
             show_default=False,
         ),
     ] = None,
@@ -126,7 +128,7 @@ def ls(
     with cleanly("ls"):
         source = ctx.get_parameter_source("url")  # ALO_URL alone does not count
         if db is not None and source is not None and source.name == "COMMANDLINE":
-            raise CliError("give a log file or --url, not both")
+            raise CliError("give a log or --url, not both")
         pairs = parse_pairs(metadata, "--metadata")
         after = _time(created_after, "--created-after")
         before = _time(created_before, "--created-before")
@@ -163,13 +165,9 @@ def _read_page(
     limit: int,
     cursor: str | None,
 ) -> AloPage:
-    with reading(db) as conn:
-
-        def query(sql: str, params: Any) -> list[tuple[Any, ...]]:
-            return conn.execute(sql, params).fetchall()
-
+    with reading(db) as reader:
         return list_alos(
-            query,
+            reader,
             status=status,
             operation=operation,
             metadata=metadata,
@@ -248,11 +246,11 @@ def purge(
         if archive is not None:
             if os.path.isdir(archive):
                 raise CliError(f"--archive {archive} is a directory, not a file")
-            if os.path.exists(archive) and os.path.samefile(archive, db):
+            if names_the_log(db, archive):
                 raise InvalidArgument(f"refusing to archive into the log itself: {archive}")
         inspect_schema(db)  # never create a log where none was
         with EventLog.open(db) as log:
-            ensure_projection(db)
+            ensure_projection(log)
             count = purge_alos(log, before, status=status, archive=archive)
     out(f"purged {count:,} ALO{'' if count == 1 else 's'} settled before {format_time(before)}")
 
@@ -261,6 +259,7 @@ def purge(
 def rebuild(db: Db) -> None:
     """Drop the `alos` projection and fold it again from the log's events."""
     with cleanly("projection rebuild"):
-        inspect_schema(existing_log(db))
-        count = rebuild_projection(db)
+        inspect_schema(existing_log(db))  # never create a log where none was
+        with EventLog.open(db) as log:
+            count = rebuild_projection(log)
     out(f"rebuilt the projection of {count:,} ALO{'' if count == 1 else 's'}")

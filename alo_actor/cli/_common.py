@@ -13,7 +13,7 @@ import typer
 
 from alo_actor._errors import AloError
 from alo_actor.logtools import LogToolsError
-from eventlog import EventLogError
+from eventlog import EventLogError, backend_of
 
 USAGE_ERROR = 2
 
@@ -54,8 +54,11 @@ def existing_log(path: str) -> str:
     """``path`` if it can be a log to read; a CliError naming what it is otherwise.
 
     SQLite's own words for a directory ("disk I/O error") or a missing parent
-    ("unable to open database file") say nothing to a user.
+    ("unable to open database file") say nothing to a user. A PostgreSQL URL is
+    returned as it is: the server says whether it holds a log.
     """
+    if backend_of(path) == "postgresql":
+        return path
     if os.path.isdir(path):
         raise CliError(f"{path} is a directory, not a log file")
     if not os.path.exists(path):
@@ -64,7 +67,10 @@ def existing_log(path: str) -> str:
 
 
 def log_to_open(path: str) -> str:
-    """``path`` if a log can be opened (or created) there; a CliError otherwise."""
+    """``path`` if a log can be opened (or created) there; a CliError otherwise (a
+    PostgreSQL URL as it is)."""
+    if backend_of(path) == "postgresql":
+        return path
     if os.path.isdir(path):
         raise CliError(f"{path} is a directory, not a log file")
     parent = os.path.dirname(os.path.abspath(path))

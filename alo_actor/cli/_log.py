@@ -1,9 +1,9 @@
-"""``alo log …``: show, replay, verify, export, tail and plot a log, never writing to it."""
+"""``alo log …``: show, replay, verify, export, tail and plot a log, never writing to it;
+copy it into a new one."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import Annotated, Any
 
@@ -14,8 +14,9 @@ from alo_actor import logtools
 from alo_actor._machine import AloState
 from alo_actor._times import rfc3339
 from alo_actor.cli._app import app
-from alo_actor.cli._common import cleanly, existing_log
+from alo_actor.cli._common import cleanly, existing_log, log_to_open
 from alo_actor.cli._common import out as _out
+from alo_actor.cli._db import DB_HELP, db_shown, names_the_log
 from alo_actor.logtools import (
     json_times,
     record_json,
@@ -32,13 +33,13 @@ from eventlog import LogReader
 
 log_app = typer.Typer(
     name="log",
-    help="Inspect, replay and verify an ALO log. Read-only: the file is never written.",
+    help="Inspect, replay, verify and copy an ALO log. Read-only: a log read is never written.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 app.add_typer(log_app, name="log")
 
-Db = Annotated[str, typer.Argument(metavar="DB", help="The log file (SQLite).", show_default=False)]
+Db = Annotated[str, typer.Argument(metavar="DB", help=DB_HELP, show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="JSON instead of text (times in RFC 3339).")]
 Full = Annotated[bool, typer.Option("--full", help="Do not shorten long values.")]
 
@@ -289,9 +290,27 @@ def _state_json(state: AloState, full: bool) -> Any:
     return fields if full else logtools.shorten(fields)
 
 
+@log_app.command()
+def copy(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="The log to copy (read only).")],
+    destination: Annotated[
+        str, typer.Argument(metavar="DST", help="A new log: " + DB_HELP, show_default=False)
+    ],
+) -> None:
+    """Copy a log into a new one (SQLite to PostgreSQL, or back), verified position by
+    position; a destination that already holds events is refused."""
+    with _cleanly():
+        report = logtools.copy_log(existing_log(source), log_to_open(destination))
+        _out(
+            f"copied {report.events:,} events ({report.alos:,} ALOs, head at position "
+            f"{report.head.position:,}) to {db_shown(destination)}; "
+            "verified position by position"
+        )
+
+
 def _refuse_to_overwrite(db: str, output: str) -> None:
     """An output path that names the log itself would destroy it."""
-    if os.path.exists(output) and os.path.exists(db) and os.path.samefile(db, output):
+    if names_the_log(db, output):
         raise logtools.LogToolsError(f"refusing to write over the log itself: {output}")
 
 

@@ -1,4 +1,5 @@
-"""``alo serve``: the HTTP API of docs/http.md on uvicorn, over one log file.
+"""``alo serve``: the HTTP API of docs/http.md on uvicorn, over one log (a SQLite file or
+a PostgreSQL database).
 
 The log is opened and ``--app`` run before the server listens, so that a bad path
 or a failing setup ends in one line, not a startup traceback. Litestar and uvicorn
@@ -19,7 +20,6 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
@@ -28,7 +28,9 @@ import typer
 from actors import DEFAULT_LEASE_SECONDS
 from alo_actor.cli._app import app
 from alo_actor.cli._common import CliError, cleanly, fail, log_to_open
+from alo_actor.cli._db import DbOption, db_shown
 from alo_actor.cli._logs import log_config
+from eventlog import backend_of
 
 if TYPE_CHECKING:
     import uvicorn
@@ -68,10 +70,7 @@ class LogLevel(StrEnum):
 @app.command("serve")
 def serve(
     *,
-    db: Annotated[
-        Path,
-        typer.Option(metavar="PATH", help="The event log file (created if missing)."),
-    ] = Path("alo.db"),
+    db: DbOption = "alo.db",
     host: Annotated[str, typer.Option(metavar="HOST", help="The address to listen on.")] = (
         "127.0.0.1"
     ),
@@ -186,7 +185,7 @@ def serve(
     with cleanly("serve"):
         if not header_timeout > 0:
             raise CliError(f"--header-timeout must be more than 0 seconds, not {header_timeout}")
-        path = log_to_open(str(db))
+        path = log_to_open(db)
         setup = None if app_ref is None else load_setup(app_ref)
         delivery = _delivery(webhook_secret)
         serving = _Serving(
@@ -240,6 +239,11 @@ def _open(
 ) -> AloSystem:
     from alo_actor._system import AloSystem
 
+    errors: tuple[type[Exception], ...] = (sqlite3.Error, ValueError)
+    if backend_of(path) == "postgresql":
+        import psycopg
+
+        errors = (*errors, psycopg.Error)
     try:
         return AloSystem.open(
             path,
@@ -248,8 +252,8 @@ def _open(
             delivery=delivery,
             lease_seconds=lease_seconds,
         )
-    except (sqlite3.Error, ValueError) as exc:
-        raise CliError(f"cannot open the log {path}: {exc}") from None
+    except errors as exc:
+        raise CliError(f"cannot open the log {db_shown(path)}: {exc}") from None
 
 
 def _run_setup(setup: Callable[[AloSystem], Any], system: AloSystem, ref: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import typer
 from actors import DEFAULT_LEASE_SECONDS
 from alo_actor.cli._app import app
 from alo_actor.cli._common import cleanly, log_to_open
+from alo_actor.cli._db import DbOption, db_shown
 from alo_actor.cli._serve import DurabilityChoice, _delivery, _open, _run_setup, load_setup
 
 
@@ -29,10 +29,7 @@ def worker(
             show_default=False,
         ),
     ],
-    db: Annotated[
-        Path,
-        typer.Option(metavar="PATH", help="The event log file (created if missing)."),
-    ] = Path("alo.db"),
+    db: DbOption = "alo.db",
     durability: Annotated[
         DurabilityChoice,
         typer.Option(help="normal survives a process crash; full survives power loss."),
@@ -68,7 +65,7 @@ def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     with cleanly("worker"):
-        path = log_to_open(str(db))
+        path = log_to_open(db)
         setup = load_setup(app_ref)
         delivery = _delivery(webhook_secret)
         # The allow-list is checked where a start is taken (alo serve); a worker only
@@ -76,10 +73,8 @@ def worker(
         system = _open(path, durability.value, ["loopback"], delivery, lease_seconds)
     try:
         _run_setup(setup, system, app_ref)
-        typer.echo(
-            f"alo worker on {db}: running {', '.join(sorted(system.registered_operations))}",
-            err=True,
-        )
+        operations = ", ".join(sorted(system.registered_operations))
+        typer.echo(f"alo worker on {db_shown(path)}: running {operations}", err=True)
         while not stop.wait(1.0):
             pass
     finally:

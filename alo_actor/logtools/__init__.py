@@ -1,14 +1,17 @@
-"""Tools for debugging with an ALO log: show, replay, verify, export, follow and plot it.
+"""Tools for debugging with an ALO log: show, replay, verify, export, follow, plot and
+copy it.
 
-Every tool opens the log read-only (``eventlog.LogReader``) and never writes to it.
-A source is a path or a ``LogReader`` the caller owns; every tool that reads one
-raises ``eventlog.SchemaError`` for a file that is not an event log this version
-reads, and ``eventlog.CorruptLog`` for one that cannot be read. The ``alo log``
-command is a thin face over these functions.
+Every tool opens the log read-only (``eventlog.LogReader``) and never writes to it
+(``copy_log`` writes only its new destination). A source is a path, a PostgreSQL URL
+or a ``LogReader`` the caller owns; every tool that reads one raises
+``eventlog.SchemaError`` for a log that is not an event log this version reads, and
+``eventlog.CorruptLog`` for one that cannot be read. The ``alo log`` command is a thin
+face over these functions.
 """
 
 from __future__ import annotations
 
+from alo_actor.logtools._copy import CopyMismatch, CopyReport, copy_log
 from alo_actor.logtools._decode import (
     TIME_FIELDS,
     event_fields,
@@ -54,6 +57,8 @@ __all__ = [
     "MAX_ALOS",
     "TIME_FIELDS",
     "BadPoint",
+    "CopyMismatch",
+    "CopyReport",
     "ExportCount",
     "InconsistentLog",
     "Lifetime",
@@ -67,6 +72,7 @@ __all__ = [
     "UnknownAlo",
     "Verification",
     "Violation",
+    "copy_log",
     "event_fields",
     "event_record",
     "export",

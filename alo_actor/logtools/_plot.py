@@ -12,7 +12,8 @@ from alo_actor.logtools._decode import format_time
 from alo_actor.logtools._read import log_end
 from alo_actor.logtools._replay import replay
 from alo_actor.logtools._source import LogSource, opened
-from eventlog import LogReader
+from eventlog import LogReader, backend_of
+from eventlog._location import shown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -87,14 +88,16 @@ def plot_lifetimes(
     sample = sorted(data.sample, key=lambda life: life.created_at)
     fig = Figure(figsize=(12, 7), dpi=100, layout="constrained")
     ax = fig.add_subplot()
-    name = source.path if isinstance(source, LogReader) else os.fspath(source)
+    location = source.location if isinstance(source, LogReader) else shown(os.fspath(source))
+    # A file by its name; a database by its URL (without the password).
+    name = location if backend_of(location) == "postgresql" else os.path.basename(location)
     total = data.totals.total()
-    shown = (
+    drawn = (
         f"{len(sample):,} of {total:,} ALOs (uniform sample)"
         if len(sample) < total
         else (f"{total:,} ALOs")
     )
-    ax.set_title(f"ALO lifetimes in {os.path.basename(name)}: {shown}")
+    ax.set_title(f"ALO lifetimes in {name}: {drawn}")
     if not sample:
         ax.text(0.5, 0.5, "no ALOs in this log", ha="center", va="center", transform=ax.transAxes)
     else:

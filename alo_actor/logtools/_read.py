@@ -132,7 +132,7 @@ def summarize(source: LogSource) -> LogSummary:
         )
     ]
     return LogSummary(
-        path=reader.path,
+        path=reader.location,
         events=events,
         alos=by_status.total(),
         first_position=first,

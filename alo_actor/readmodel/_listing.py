@@ -21,7 +21,8 @@ import msgspec
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import AloInfo, Status
 from alo_actor._validate import check_metadata
-from alo_actor.readmodel._plan import Query, plan
+from alo_actor.readmodel._dialect import Source
+from alo_actor.readmodel._plan import plan
 from alo_actor.readmodel._projection import info_of_row
 
 MAX_LIMIT = 1000
@@ -169,7 +170,7 @@ def decode_cursor(cursor: Any, filters: Filters) -> int:
 
 
 def list_alos(
-    query: Query,
+    source: Source,
     *,
     status: StatusFilter = None,
     operation: str | None = None,
@@ -179,14 +180,15 @@ def list_alos(
     limit: int = 100,
     cursor: str | None = None,
 ) -> AloPage:
-    """One page of the ALOs that pass every filter, in creation order (semantics §6)."""
+    """One page of the ALOs that pass every filter, in creation order (semantics §6), read
+    from ``source``: a log (``EventLog``) or a reader (``LogReader``, read-only)."""
     filters = make_filters(status, operation, metadata, created_after, created_before)
     limit = check_limit(limit)
     after = 0 if cursor is None else decode_cursor(cursor, filters)
-    select = plan(query, filters, after, limit + 1)
+    select = plan(source, filters, after, limit + 1)
     if select is None:
         return AloPage([], None)
-    rows = query(*select)
+    rows = source.query(*select)
     items = [info_of_row(row) for row in rows[:limit]]
     more = len(rows) > limit
     return AloPage(items, encode_cursor(rows[limit - 1][0], filters) if more else None)

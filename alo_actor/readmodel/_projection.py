@@ -13,9 +13,8 @@ index already finds an ALO's ``seq`` by id when a row must be updated.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -30,7 +29,15 @@ from alo_actor._events import (
 )
 from alo_actor._machine import AloState
 from alo_actor._model import AloInfo, Failure, Status
-from eventlog import FIRST_POSITION, Statement
+from alo_actor.readmodel._dialect import (
+    POSTGRES,
+    SQLITE,
+    SQLITE_UPDATE_FROM,
+    Dialect,
+    Source,
+    dialect_of,
+)
+from eventlog import FIRST_POSITION, Backend, Statement
 
 # The row's columns after ``seq``, in ``row_of`` order.
 COLUMNS = (
@@ -48,28 +55,58 @@ COLUMNS = (
 )
 SELECT_COLUMNS = "seq, " + ", ".join(COLUMNS)
 
+
 # Live, the seq is the log's FIRST_POSITION: the writer puts in the position it gave
 # the Started event of the same append.
-INSERT_ROW = (
-    f"INSERT INTO alos (seq, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
-)
-INSERT_PAIR = "INSERT INTO alo_metadata (seq, key, value) VALUES (?, ?, ?)"
+def _insert_row(dialect: Dialect) -> str:
+    return (
+        f"INSERT INTO alos (seq, {', '.join(COLUMNS)}) VALUES ({dialect.marks(len(COLUMNS) + 1)})"
+    )
+
+
+def _insert_pair(dialect: Dialect) -> str:
+    return f"INSERT INTO alo_metadata (seq, key, value) VALUES ({dialect.marks(3)})"
+
+
 # Only what can change after creation. The row is found by the ALO's id through the
-# log's own stream index, so no index on random ids is needed here.
-_UPDATE = (
+# log's own stream index, so no index on random ids is needed here. As one VALUES
+# row, which the log runs for a whole batch in one statement (see eventlog.Append).
+_UPDATE_FROM = (
+    "WITH v(id, status, attempt, settled_at, result_metadata, failure) AS "
+    "(VALUES ({values})) "
+    "UPDATE alos SET status = v.status, attempt = v.attempt, settled_at = v.settled_at, "
+    "result_metadata = v.result_metadata, failure = v.failure FROM v "
+    "WHERE alos.seq = (SELECT position FROM events WHERE stream_id = v.id AND version = 1)"
+)
+_UPDATE_SQLITE_OLD = (
     "UPDATE alos SET status = ?2, attempt = ?3, settled_at = ?4, result_metadata = ?5, "
     "failure = ?6 WHERE seq = (SELECT position FROM events WHERE stream_id = ?1 AND version = 1)"
 )
-# The same as one VALUES row, which the log runs for a whole batch in one statement
-# (see eventlog.Append): UPDATE … FROM needs SQLite 3.33.
-if sqlite3.sqlite_version_info >= (3, 33, 0):
-    _UPDATE = (
-        "WITH v(id, status, attempt, settled_at, result_metadata, failure) AS "
-        "(VALUES (?, ?, ?, ?, ?, ?)) "
-        "UPDATE alos SET status = v.status, attempt = v.attempt, settled_at = v.settled_at, "
-        "result_metadata = v.result_metadata, failure = v.failure FROM v "
-        "WHERE alos.seq = (SELECT position FROM events WHERE stream_id = v.id AND version = 1)"
-    )
+
+
+def _update(dialect: Dialect) -> str:
+    if dialect is POSTGRES:
+        # Typed: a VALUES row's NULL would otherwise be text, and so would its column.
+        return _UPDATE_FROM.format(
+            values="%s::text, %s::text, %s::bigint, %s::double precision, %s::text, %s::bytea"
+        )
+    return _UPDATE_FROM.format(values=SQLITE.marks(6)) if SQLITE_UPDATE_FROM else _UPDATE_SQLITE_OLD
+
+
+class Statements(NamedTuple):
+    """The projection's statements in one dialect."""
+
+    insert_row: str
+    insert_pair: str
+    update: str
+
+
+STATEMENTS = {
+    dialect.name: Statements(_insert_row(dialect), _insert_pair(dialect), _update(dialect))
+    for dialect in (SQLITE, POSTGRES)
+}
+# The SQLite log's, as most callers know their log to be.
+INSERT_ROW, INSERT_PAIR, _UPDATE = STATEMENTS["sqlite"]
 
 # Events that change no column of the row: an append of only these writes nothing.
 _SILENT: frozenset[type[AloEvent]] = frozenset(
@@ -118,24 +155,52 @@ def pairs_of(state: AloState, seq: Any) -> list[tuple[Any, str, str]]:
     return [(seq, key, value) for key, value in state.metadata.items()]
 
 
+class Project(Protocol):
+    """A behaviour's ``project`` hook (see ``project``)."""
+
+    def __call__(
+        self, entity: Entity[AloState], events: Sequence[AloEvent], after: AloState
+    ) -> Sequence[Statement]: ...
+
+
+def projector(source: Source | Backend) -> Project:
+    """``project`` in the dialect of ``source`` (a log, a reader, or a dialect's name):
+    what a host passes as its behaviour's ``project``."""
+    sql = STATEMENTS[dialect_of(source).name]
+
+    def project(
+        entity: Entity[AloState], events: Sequence[AloEvent], after: AloState
+    ) -> Sequence[Statement]:
+        return _project(sql, entity, events, after)
+
+    return project
+
+
 def project(
     entity: Entity[AloState], events: Sequence[AloEvent], after: AloState
 ) -> Sequence[Statement]:
-    """The statements that bring the ALO's row up to date with ``events``.
+    """The statements that bring the ALO's row up to date with ``events``, for a SQLite
+    log (``projector`` gives it for any log).
 
     Called by the host before it submits them, with the entity as it was before and
     ``after``, the state the events lead to. A new ALO gets its row as it stands
     after all of them (a start already timed out is inserted TIMED_OUT): one
     statement per row, so a batch may reorder statements of different texts freely.
     """
+    return _project(STATEMENTS["sqlite"], entity, events, after)
+
+
+def _project(
+    sql: Statements, entity: Entity[AloState], events: Sequence[AloEvent], after: AloState
+) -> Sequence[Statement]:
     state = after
     if entity.state is None:
         row = (FIRST_POSITION, *row_of(state))
         if not state.metadata:
-            return ((INSERT_ROW, row),)
+            return ((sql.insert_row, row),)
         return (
-            (INSERT_ROW, row),
-            *((INSERT_PAIR, pair) for pair in pairs_of(state, FIRST_POSITION)),
+            (sql.insert_row, row),
+            *((sql.insert_pair, pair) for pair in pairs_of(state, FIRST_POSITION)),
         )
     for event in events:
         if type(event) not in _SILENT:
@@ -144,7 +209,7 @@ def project(
         return ()
     return (
         (
-            _UPDATE,
+            sql.update,
             (
                 state.id,
                 state.status.value,

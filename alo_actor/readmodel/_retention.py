@@ -21,6 +21,7 @@ from alo_actor._errors import InvalidArgument
 from alo_actor._model import TERMINAL
 from alo_actor._timers import Timers
 from alo_actor._wire import info_json
+from alo_actor.readmodel._dialect import Dialect, dialect_of
 from alo_actor.readmodel._listing import StatusFilter, TimeBound, check_time, parse_statuses
 from alo_actor.readmodel._projection import SELECT_COLUMNS, info_of_row
 from eventlog import EventLog, Statement
@@ -40,14 +41,14 @@ SELECT {SELECT_COLUMNS},
     AND EXISTS (SELECT 1 FROM events WHERE stream_id = alos.id AND type = 'DeliveriesDue')
     AND NOT EXISTS (SELECT 1 FROM events WHERE stream_id = alos.id
                     AND type = 'DeliveriesFinished') AS owed
-FROM alos INDEXED BY alos_settled
-WHERE settled_at IS NOT NULL AND settled_at < ? AND (settled_at, seq) > (?, ?)
+FROM alos{{hint}}
+WHERE settled_at IS NOT NULL AND settled_at < {{p}} AND (settled_at, seq) > ({{p}}, {{p}})
     AND status IN ({{marks}})
 ORDER BY settled_at, seq
-LIMIT ?
+LIMIT {{p}}
 """
-_DELETE_ROW = "DELETE FROM alos WHERE seq = ?"
-_DELETE_PAIR = "DELETE FROM alo_metadata WHERE seq = ? AND key = ? AND value = ?"
+_DELETE_ROW = "DELETE FROM alos WHERE seq = {p}"
+_DELETE_PAIR = "DELETE FROM alo_metadata WHERE seq = {p} AND key = {p} AND value = {p}"
 
 Forget = Callable[[list[str]], None]
 
@@ -71,7 +72,8 @@ def purge(
     if before is None:
         raise InvalidArgument("settled_before is required: purge what settled before when?")
     words = _terminal_words(status)
-    sql = _SELECT.format(marks=", ".join("?" * len(words)))
+    d = dialect_of(log)
+    sql = _SELECT.format(hint=d.indexed_by("alos_settled"), p=d.mark, marks=d.marks(len(words)))
     out: IO[bytes] | None = None
     try:
         key: tuple[float, int] = (-float("inf"), 0)
@@ -89,7 +91,7 @@ def purge(
                 out = out or _open_archive(archive)
                 _archive(log, chosen, out)
             ids = [row[1] for row in chosen]
-            purged += log.delete_streams(ids, _row_deletions(chosen))
+            purged += log.delete_streams(ids, _row_deletions(d, chosen))
             if forget is not None:
                 forget(ids)
     finally:
@@ -110,13 +112,14 @@ def _terminal_words(status: StatusFilter) -> tuple[str, ...]:
     return words
 
 
-def _row_deletions(rows: Sequence[tuple[Any, ...]]) -> list[Statement]:
+def _row_deletions(d: Dialect, rows: Sequence[tuple[Any, ...]]) -> list[Statement]:
+    delete_row, delete_pair = _DELETE_ROW.format(p=d.mark), _DELETE_PAIR.format(p=d.mark)
     statements: list[Statement] = []
     for row in rows:
         info = info_of_row(row)
         seq = row[0]
-        statements.append((_DELETE_ROW, (seq,)))
-        statements.extend((_DELETE_PAIR, (seq, k, v)) for k, v in info.metadata.items())
+        statements.append((delete_row, (seq,)))
+        statements.extend((delete_pair, (seq, k, v)) for k, v in info.metadata.items())
     return statements
 
 

@@ -2,15 +2,14 @@
 
 The projection is derived data: its only migration is to drop it and fold it again
 from the events, which are the truth. ``ensure_projection`` does that when a system
-opens a log whose projection is missing, older, or empty while the log is not.
+opens a log whose projection is missing, older, or empty while the log is not. It
+works through the log (``EventLog.transaction``), in the log's dialect, so the same
+code serves a SQLite file and a PostgreSQL database.
 """
 
 from __future__ import annotations
 
-import os
-import pathlib
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,20 +17,24 @@ import msgspec
 
 from alo_actor._events import CODEC, Started
 from alo_actor._machine import AloState, evolve
-from alo_actor.readmodel._projection import INSERT_PAIR, INSERT_ROW, pairs_of, row_of
-from eventlog import SchemaError, inspect_schema
+from alo_actor.readmodel._dialect import Dialect, dialect_of
+from alo_actor.readmodel._projection import COLUMNS, STATEMENTS, pairs_of, row_of
+from eventlog import EventLog, LogReader, SchemaError
 
 if TYPE_CHECKING:
+    import os
+
     import sqlite_utils
 
 PROJECTION_VERSION = 2
 TABLES = ("alos", "alo_metadata", "alo_projection")
 
-_BUSY_TIMEOUT_MS = 30_000
 _CHUNK = 10_000
+# Runs one statement, returns its rows.
+_Rows = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
-def _create(db: sqlite_utils.Database) -> None:
+def _create_sqlite(db: sqlite_utils.Database) -> None:
     db.table("alos").create(
         {
             "seq": int,
@@ -74,125 +77,193 @@ def _create(db: sqlite_utils.Database) -> None:
     db.table("alo_projection").insert({"key": "version", "value": str(PROJECTION_VERSION)})
 
 
-@contextmanager
-def _writing(path: str) -> Iterator[sqlite3.Connection]:
-    """A connection inside BEGIN IMMEDIATE: committed on success, rolled back on error.
-
-    Immediate: no other writer (another process's log) may append while the
-    projection is being rebuilt, or its rows would be missed.
+# The same tables on PostgreSQL. Its indexes do not end in the row's key by
+# themselves, so each names seq last: a filter still reads in creation order.
+_CREATE_POSTGRES = (
     """
-    if not os.path.exists(path):
-        raise SchemaError(f"no such file: {path}")
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+    CREATE TABLE alos (
+        seq bigint PRIMARY KEY,
+        id text NOT NULL,
+        operation text,
+        status text NOT NULL,
+        attempt bigint NOT NULL,
+        created_at double precision NOT NULL,
+        settled_at double precision,
+        deadline double precision,
+        metadata text NOT NULL,
+        result_urls text NOT NULL,
+        result_metadata text,
+        failure bytea
+    )
+    """,
+    "CREATE INDEX alos_status ON alos (status, seq)",
+    "CREATE INDEX alos_operation ON alos (operation, seq)",
+    "CREATE INDEX alos_created ON alos (created_at, seq)",
+    "CREATE INDEX alos_settled ON alos (settled_at, seq) WHERE settled_at IS NOT NULL",
+    """
+    CREATE TABLE alo_metadata (
+        key text NOT NULL,
+        value text NOT NULL,
+        seq bigint NOT NULL,
+        PRIMARY KEY (key, value, seq)
+    )
+    """,
+    "CREATE TABLE alo_projection (key text PRIMARY KEY, value text)",
+    f"INSERT INTO alo_projection (key, value) VALUES ('version', '{PROJECTION_VERSION}')",
+)
+
+# Partial: only the rare delivery records are indexed, so appends of everything else
+# pay nothing, and a reopen finds the outcomes still owed without reading every event.
+_RECOVERY_INDEXES = {
+    "events_deliveries_due": "CREATE INDEX events_deliveries_due ON events (stream_id) "
+    "WHERE type = 'DeliveriesDue'",
+    "events_deliveries_finished": "CREATE INDEX events_deliveries_finished ON events "
+    "(stream_id) WHERE type = 'DeliveriesFinished'",
+}
+
+OPEN_ALOS = "SELECT id FROM alos WHERE status IN ('running', 'paused') ORDER BY seq"
 
 
-def projection_version(conn: sqlite3.Connection) -> int | None:
-    """The projection's version in the file, ``None`` when it has none."""
-    try:
-        row = conn.execute("SELECT value FROM alo_projection WHERE key = 'version'").fetchone()
-    except sqlite3.OperationalError:  # no such table
+def _exists(rows: _Rows, dialect: Dialect, name: str) -> bool:
+    """Whether the table or index ``name`` exists (where the log's tables are)."""
+    if dialect.name == "sqlite":
+        return bool(rows("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)))
+    return bool(rows("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0])
+
+
+def _version(rows: _Rows, dialect: Dialect) -> int | None:
+    """The projection's version, ``None`` when it has none."""
+    if not _exists(rows, dialect, "alo_projection"):
         return None
-    return None if row is None else int(row[0])
+    found = rows("SELECT value FROM alo_projection WHERE key = 'version'", ())
+    return None if not found else int(found[0][0])
 
 
-def ensure_projection(path: str) -> None:
-    """Create the projection in the log at ``path`` (a log, already created) if needed.
+def _connection_rows(conn: Any) -> _Rows:
+    def rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        result: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+        return result
+
+    return rows
+
+
+def _holding_the_log(conn: Any, dialect: Dialect) -> None:
+    """Make every process's appends wait until this transaction ends (SQLite's
+    BEGIN IMMEDIATE already does), so that a rebuild misses none of their rows."""
+    if dialect.name == "postgresql":
+        conn.execute("SELECT position FROM head FOR UPDATE")
+
+
+def ensure_projection(log: EventLog) -> None:
+    """Create the projection in ``log`` if needed, in one transaction of the log's.
 
     A projection that is missing, of an older version, or empty beside a log that
-    is not, is (re)built from the events. One written by a newer program is refused.
+    is not, is (re)built from the events. One written by a newer program is refused
+    (``SchemaError``).
     """
-    with _writing(path) as conn:
-        _ensure_recovery_indexes(conn)
-        version = projection_version(conn)
+    dialect = dialect_of(log)
+
+    def ensure(conn: Any) -> None:
+        _holding_the_log(conn, dialect)
+        rows = _connection_rows(conn)
+        for name, sql in _RECOVERY_INDEXES.items():
+            if not _exists(rows, dialect, name):
+                conn.execute(sql)
+        version = _version(rows, dialect)
         if version is not None and version > PROJECTION_VERSION:
             raise SchemaError(
                 f"the ALO projection's version {version} is newer than this program "
                 f"understands ({PROJECTION_VERSION}); upgrade alo-actor"
             )
         if version == PROJECTION_VERSION and (
-            conn.execute("SELECT EXISTS (SELECT 1 FROM alos)").fetchone()[0]
-            or not conn.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchone()[0]
+            rows("SELECT EXISTS (SELECT 1 FROM alos)", ())[0][0]
+            or not rows("SELECT EXISTS (SELECT 1 FROM events)", ())[0][0]
         ):
             return
-        _rebuild(conn)
+        _rebuild(conn, dialect)
+
+    log.transaction(ensure)
 
 
-# Partial: only the rare delivery records are indexed, so appends of everything else
-# pay nothing, and a reopen finds the outcomes still owed without reading every event.
-_RECOVERY_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS events_deliveries_due ON events (stream_id) "
-    "WHERE type = 'DeliveriesDue'",
-    "CREATE INDEX IF NOT EXISTS events_deliveries_finished ON events (stream_id) "
-    "WHERE type = 'DeliveriesFinished'",
-)
-
-
-def _ensure_recovery_indexes(conn: sqlite3.Connection) -> None:
-    for sql in _RECOVERY_INDEXES:
-        conn.execute(sql)
-
-
-OPEN_ALOS = "SELECT id FROM alos WHERE status IN ('running', 'paused') ORDER BY seq"
-
-
-def rebuild_projection(path: str) -> int:
-    """Drop the projection of the log at ``path`` and fold it again from the events.
+def rebuild_projection(log: EventLog) -> int:
+    """Drop the projection of ``log`` and fold it again from the events.
 
     One transaction, holding the log's write lock: appends of other processes wait
     for it. Returns the number of ALOs.
     """
-    with _writing(path) as conn:
-        return _rebuild(conn)
+    dialect = dialect_of(log)
+
+    def rebuild(conn: Any) -> int:
+        _holding_the_log(conn, dialect)
+        return _rebuild(conn, dialect)
+
+    return log.transaction(rebuild)
 
 
-def _rebuild(conn: sqlite3.Connection) -> int:
-    import sqlite_utils  # only here: it costs a noticeable share of start-up
-
+def _rebuild(conn: Any, dialect: Dialect) -> int:
     for table in TABLES:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-    _create(sqlite_utils.Database(conn))
+    if dialect.name == "sqlite":
+        import sqlite_utils  # only here: it costs a noticeable share of start-up
+
+        _create_sqlite(sqlite_utils.Database(conn))
+        cursor = conn.execute("SELECT position, stream_id, data FROM events ORDER BY position")
+        insert = _insert_sqlite
+    else:
+        for sql in _CREATE_POSTGRES:
+            conn.execute(sql)
+        # A server-side cursor: the events stream in chunks, not all at once.
+        cursor = conn.cursor(name="alo_rebuild")
+        cursor.execute("SELECT position, stream_id, data FROM events ORDER BY position")
+        insert = _insert_postgres
     rows: list[tuple[Any, ...]] = []
     pairs: list[tuple[Any, str, str]] = []
     count = 0
-    for seq, state in _final_states(conn):
+    for seq, state in _final_states(cursor):
         rows.append((seq, *row_of(state)))
         pairs.extend(pairs_of(state, seq))
         count += 1
         if len(rows) >= _CHUNK:
-            _insert(conn, rows, pairs)
-    _insert(conn, rows, pairs)
+            insert(conn, rows, pairs)
+    insert(conn, rows, pairs)
+    cursor.close()
     return count
 
 
-def _insert(
-    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], pairs: list[tuple[Any, str, str]]
+def _insert_sqlite(
+    conn: Any, rows: list[tuple[Any, ...]], pairs: list[tuple[Any, str, str]]
 ) -> None:
-    conn.executemany(INSERT_ROW, rows)
-    conn.executemany(INSERT_PAIR, pairs)
+    sql = STATEMENTS["sqlite"]
+    conn.executemany(sql.insert_row, rows)
+    conn.executemany(sql.insert_pair, pairs)
     rows.clear()
     pairs.clear()
 
 
-def _final_states(conn: sqlite3.Connection) -> Iterator[tuple[int, AloState]]:
-    """(seq, state) of every ALO, folded in log order.
+def _insert_postgres(
+    conn: Any, rows: list[tuple[Any, ...]], pairs: list[tuple[Any, str, str]]
+) -> None:
+    # COPY: several times quicker than INSERTs for a whole table.
+    with conn.cursor() as cursor:
+        with cursor.copy(f"COPY alos (seq, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        with cursor.copy("COPY alo_metadata (seq, key, value) FROM STDIN") as copy:
+            for pair in pairs:
+                copy.write_row(pair)
+    rows.clear()
+    pairs.clear()
+
+
+def _final_states(cursor: Any) -> Iterator[tuple[int, AloState]]:
+    """(seq, state) of every ALO, folded in log order, from ``cursor``'s rows of
+    ``(position, stream_id, data)``.
 
     An ALO is yielded once it settles (nothing after its terminal event changes
     its row), the open ones at the end: memory holds only the open ones.
     """
     open_states: dict[str, tuple[int, AloState]] = {}
     decode = CODEC.decode
-    cursor = conn.execute("SELECT position, stream_id, data FROM events ORDER BY position")
     while chunk := cursor.fetchmany(_CHUNK):
         for position, stream_id, data in chunk:
             try:
@@ -218,25 +289,21 @@ def _final_states(conn: sqlite3.Connection) -> Iterator[tuple[int, AloState]]:
 
 
 @contextmanager
-def reading(path: str) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the log at ``path``, whose projection must exist.
+def reading(location: str | os.PathLike[str]) -> Iterator[LogReader]:
+    """A read-only reader of the log at ``location``, whose projection must exist:
+    a ``Source`` for ``list_alos``.
 
     For tools that must never write: nothing is created, migrated or rebuilt.
-    Raises ``SchemaError`` for a missing file, a file that is not an event log, or
-    a log without a projection of this version.
+    Raises ``SchemaError`` for a missing log, one that is not an event log, or a log
+    without a projection of this version.
     """
-    inspect_schema(path)
-    uri = pathlib.Path(path).absolute().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        version = projection_version(conn)
+    with LogReader.open(location) as reader:
+        version = _version(reader.query, dialect_of(reader))
         if version != PROJECTION_VERSION:
             have = "no ALO projection" if version is None else f"projection version {version}"
             raise SchemaError(
-                f"{path} has {have} (this program reads version {PROJECTION_VERSION}): "
-                "open it once with the engine, or run `alo projection rebuild`"
+                f"{reader.location} has {have} (this program reads version "
+                f"{PROJECTION_VERSION}): open it once with the engine, or run "
+                "`alo projection rebuild`"
             )
-        yield conn
-    finally:
-        conn.close()
+        yield reader

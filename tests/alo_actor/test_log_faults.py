@@ -15,13 +15,15 @@ import pytest
 
 from alo_actor import AloSystem, NotFound, Unavailable
 from alo_actor.logtools import verify
+from eventlog._sqlite import SqliteEventLog
 
 MAX_PAGES = 1_073_741_823  # SQLite's own ceiling
 
 
 def writer_connection(system: AloSystem) -> sqlite3.Connection:
-    conn: sqlite3.Connection = system.log._writer._conn  # the test's one reach inside
-    return conn
+    log = system.log
+    assert isinstance(log, SqliteEventLog)
+    return log._writer._conn  # the test's one reach inside
 
 
 def fill_up(system: AloSystem) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 from alo_actor._events import Paused
 from alo_actor._times import rfc3339
 from benchmarks.bench_replay import build
-from eventlog._reader import AHEAD_MIN_ROWS
+from eventlog._sqlite_reader import AHEAD_MIN_ROWS
 from tests.alo_actor.logtools_support import (
     T0,
     alo,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import eventlog._reader
+import eventlog._sqlite_reader
 from alo_actor._events import AttemptStarted
 from alo_actor._machine import AloState
 from alo_actor._model import Status
@@ -52,7 +52,7 @@ def by_id(source: LogSource, at: int | float | None = None) -> dict[str, AloStat
 
 
 def test_replay_at_every_position_is_the_fold_of_the_prefix(random_db: Path) -> None:
-    with LogReader(random_db) as reader:
+    with LogReader.open(random_db) as reader:
         last = reader.last_position()
         for position in range(last + 1):
             assert by_id(reader, position) == fold_prefix(random_db, position=position), position
@@ -129,7 +129,7 @@ def test_parse_at_refuses_what_is_neither(text: str) -> None:
 
 
 def test_a_position_outside_the_log_is_refused(random_db: Path) -> None:
-    with LogReader(random_db) as reader:
+    with LogReader.open(random_db) as reader:
         last = reader.last_position()
     for position in (-1, last + 1):
         with pytest.raises(BadPoint, match=f"0..{last}"):
@@ -183,7 +183,7 @@ def test_gaps_in_positions_are_skipped(tmp_path: Path) -> None:
         ]
         conn.executemany("DELETE FROM events WHERE stream_id = ?", [(s,) for s in settled])
     conn.close()
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         rows = [row for chunk in reader.read_columns(("stream_id",), chunk=3) for row in chunk]
         assert [r[0] for r in rows] == [e.position for e in reader.read_all()]
         assert not {r[1] for r in rows} & set(settled)
@@ -203,7 +203,7 @@ def test_replay_and_verify_read_ahead_as_they_read_here(
     plant(path, "junk", 1, b"\xc1 not msgpack")
 
     def outcome() -> tuple[dict[str, AloState], list[Violation]]:
-        with LogReader(path) as reader:
+        with LogReader.open(path) as reader:
             until = reader.last_position() - 2  # before the planted rows
             # By id: the order of settled ALOs with result URLs follows the chunks.
             return {s.id: s for s in _replay(reader, until)}, verify(path)
@@ -211,8 +211,8 @@ def test_replay_and_verify_read_ahead_as_they_read_here(
     here = outcome()
     assert len(here[0]) == 299
     assert [v.invariant for v in here[1]] == ["gapless-versions", "creation-first", "decodes"]
-    monkeypatch.setattr(eventlog._reader, "AHEAD_MIN_ROWS", 1)
-    with LogReader(path) as reader:
+    monkeypatch.setattr(eventlog._sqlite_reader, "AHEAD_MIN_ROWS", 1)
+    with LogReader.open(path) as reader:
         states = _replay(reader, None)
         next(states)
         assert read_ahead_helpers(), "no helper reads ahead"

@@ -25,6 +25,7 @@ from eventlog import (
     NewEvent,
     RecordedEvent,
 )
+from eventlog._log import STREAMS_PER_READ
 
 # Every wait in these tests gives up after this long; a healthy run needs milliseconds.
 WAIT = 10.0
@@ -186,6 +187,26 @@ class EventLogContract(abc.ABC):
             ("a", 4),
         ]
         assert all(isinstance(e, RecordedEvent) for e in everything)
+
+    def test_read_streams_reads_many_streams_as_read_stream_does(self, log: EventLog) -> None:
+        # More streams than one query reads, their events interleaved in the log.
+        count = STREAMS_PER_READ * 2 + 3
+        names = [f"s{n}" if n % 7 else f"o'dd \u00fc {n}" for n in range(count)]
+        recorder = Recorder()
+        with writer_held(log):
+            for name in names:
+                log.submit(Append(name, 0, [ev("A", name.encode())], recorder.sink))
+        recorder.wait_for(count)
+        for name in names[::3]:
+            log.append(name, 1, [ev("B"), ev("C")])
+        log.delete_streams([names[5]])
+        asked = ["nobody", *reversed(names), names[1]]  # unknown, out of order, repeated
+        got = list(log.read_streams(asked))
+        assert [stream_id for stream_id, _ in got] == asked
+        assert got == [(name, log.read_stream(name)) for name in asked]
+        assert dict(got)["nobody"] == dict(got)[names[5]] == []
+        assert [e.type for e in dict(got)[names[3]]] == ["A", "B", "C"]
+        assert list(log.read_streams([])) == []
 
     def test_types_and_data_are_stored_byte_for_byte(self, log: EventLog) -> None:
         events = [
@@ -698,6 +719,9 @@ class EventLogContract(abc.ABC):
                 except queue.Empty:
                     continue
                 seen.extend(e.type for e in events)
+            # The consumer queues before it applies: once covered, all is queued.
+            while not got.empty():
+                seen.extend(e.type for e in got.get_nowait()[0])
             assert seen == ["T1", "T2", "T3"]
             other.delete_streams(["theirs"])
             deleted = log.head()
@@ -707,6 +731,9 @@ class EventLogContract(abc.ABC):
                 with contextlib.suppress(queue.Empty):
                     events, head = got.get(timeout=0.1)
                     assert events == []
+            while not got.empty():
+                events, head = got.get_nowait()
+                assert events == []
             assert head.deletions == 1
         finally:
             follower.stop()
@@ -741,6 +768,54 @@ class EventLogContract(abc.ABC):
         waiting.join(WAIT)
         assert not waiting.is_alive()
         assert log.frontier.covers(head)
+
+    def test_wait_past_returns_once_a_commit_moves_the_frontier(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A")])
+        start = log.head().position
+        got: list[int] = []
+        waiting = threading.Thread(target=lambda: got.append(log.frontier.wait_past(start, WAIT)))
+        waiting.start()
+        [position] = log.append("b", 0, [ev("B")])
+        waiting.join(WAIT)
+        assert got == [position]
+        assert log.frontier.wait_past(position, 0) == position  # not past it: at once
+
+    def test_submit_many_queues_in_order_and_refuses_once_closed(self, log: EventLog) -> None:
+        recorder = Recorder()
+        appends = [Append(f"m{i}", 0, [ev("E"), ev("F")], recorder.sink) for i in range(5)]
+        log.submit_many(appends)
+        recorder.wait_for(5)
+        assert [list(a.positions) for a in appends] == [[2 * i + 1, 2 * i + 2] for i in range(5)]
+        assert all(a.error is None for a in appends)
+        log.close()
+        with pytest.raises(LogClosed):
+            log.submit_many([Append("late", 0, [ev("E")], recorder.sink)])
+
+    # -- health and counters --------------------------------------------------------
+
+    def test_a_writable_log_probes_clean(self, log: EventLog) -> None:
+        assert log.unwritable is None
+        assert log.probe() is None
+        assert log.unwritable is None
+        assert list(log.read_all()) == []  # the probe wrote no event
+        log.close()
+        fault = log.probe()
+        assert fault is not None and "closed" in fault.reason
+
+    def test_commit_stats_count_commits_and_appends(self, log: EventLog) -> None:
+        log.append("a", 0, [ev("A")])
+        log.append("b", 0, [ev("B")])
+        recorder = Recorder()
+        with writer_held(log):  # its parking append is a commit of its own
+            for i in range(3):
+                log.submit(Append(f"c{i}", 0, [ev("C")], recorder.sink))
+        recorder.wait_for(3)
+        stats = log.commit_stats
+        assert (stats.commits, stats.appends, stats.failed_commits) == (4, 6, 0)
+        assert sum(stats.batch_counts) == sum(stats.seconds_counts) == 4
+        assert stats.batch_counts[0] == 3  # three commits of one append
+        assert stats.batch_counts[stats.batch_buckets.index(5)] == 1  # and one of three
+        assert stats.seconds_sum > 0
 
 
 def _append_fenced(log: EventLog, stream_id: str, fence: tuple[int, int]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import eventlog._reader
+import eventlog._sqlite_reader
 from eventlog import CorruptLog, EventLog, LogReader
 from tests.eventlog.support import damage_a_middle_page, read_ahead_helpers
 
@@ -44,7 +44,7 @@ def build(path: Path, streams: int, events_each: int) -> None:
 
 
 def rows(path: Path, ahead: bool, chunk: int = 10_000, **kwargs: Any) -> list[tuple[Any, ...]]:
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         return [
             row
             for rows in reader.read_columns(COLUMNS, chunk=chunk, ahead=ahead, **kwargs)
@@ -94,12 +94,12 @@ def test_an_empty_log_reads_ahead_to_nothing(tmp_path: Path) -> None:
 
 
 def test_long_scans_read_ahead_by_default(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         short = reader.read_columns(("stream_id",), chunk=10)
         next(short)
         assert read_ahead_helpers() == set(), "a short scan started a helper"
         short.close()
-        monkeypatch.setattr(eventlog._reader, "AHEAD_MIN_ROWS", 500)
+        monkeypatch.setattr(eventlog._sqlite_reader, "AHEAD_MIN_ROWS", 500)
         long = reader.read_columns(("stream_id",), chunk=10)
         next(long)
         assert len(read_ahead_helpers()) == 1
@@ -112,7 +112,7 @@ def test_long_scans_read_ahead_by_default(path: Path, monkeypatch: pytest.Monkey
 
 
 def test_a_reader_that_stops_early_stops_the_helper(path: Path) -> None:
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         chunks = reader.read_columns(COLUMNS, chunk=10, ahead=True)
         first = list(next(chunks))
         assert [row[0] for row in first] == list(range(1, 11))
@@ -142,7 +142,7 @@ def test_a_helper_killed_midway_loses_nothing(
     build(path, streams=200, events_each=50)
     here = rows(path, ahead=False)
     got: list[tuple[Any, ...]] = []
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         for chunk in reader.read_columns(COLUMNS, chunk=10, ahead=True):
             got.extend(chunk)
             if len(got) == 10:
@@ -180,7 +180,7 @@ def chunked(chunks: Iterator[Iterator[tuple[Any, ...]]]) -> list[list[tuple[Any,
 
 
 def test_chunks_read_ahead_are_capped_in_rows(path: Path) -> None:
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         here = chunked(reader.read_columns(("version",), chunk=300, ahead=False))
         ahead = chunked(reader.read_columns(("version",), chunk=300, ahead=True))
     assert [len(c) for c in here] == [300, 300, 300, 100]
@@ -199,7 +199,7 @@ def test_chunks_read_ahead_are_capped_in_bytes(tmp_path: Path) -> None:
             ((f"s-{n}", bytes([n]) * event) for n in range(120)),
         )
     conn.close()
-    with LogReader(path) as reader:
+    with LogReader.open(path) as reader:
         ahead = chunked(reader.read_columns(("data",), ahead=True))
     assert [row[1][0] for c in ahead for row in c] == list(range(120))
     assert all(len(row[1]) == event for c in ahead for row in c)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from eventlog import SCHEMA_VERSION, EventLog, SchemaError, inspect_schema
+from eventlog._sqlite import SqliteEventLog
 from tests.eventlog.contract import WAIT, EventLogContract, ev
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +84,7 @@ def test_an_empty_file_becomes_a_log(path: Path) -> None:
 
 def test_memory_is_a_temporary_file_removed_on_close() -> None:
     log = EventLog.open(":memory:")
+    assert isinstance(log, SqliteEventLog)
     directory = Path(log.path).parent
     log.append("a", 0, [ev("A")])
     assert [e.type for e in log.read_all()] == ["A"]
@@ -324,7 +326,7 @@ def test_a_version_1_log_is_read_as_it_is_and_migrated_on_open(path: Path) -> No
     _v1_log(path)
     assert inspect_schema(str(path)) == 1
     before = path.read_bytes()
-    with LogReader(path) as reader:  # a reader never migrates, and needs not
+    with LogReader.open(path) as reader:  # a reader never migrates, and needs not
         assert [row[1] for rows in reader.read_columns(("type",)) for row in rows] == [
             "Started",
             "Done",

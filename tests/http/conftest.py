@@ -43,8 +43,9 @@ def free_port() -> int:
 class Served:
     """One ``alo serve`` process over ``db``; ``restart()`` brings it back on the same port.
 
-    With ``lane``, the hot path's lane logs at DEBUG which way each request went (see
-    ``Lane``), before any byte of the answer is sent.
+    ``location`` serves another log instead (a PostgreSQL URL): ``db`` then only names
+    the server's output file. With ``lane``, the hot path's lane logs at DEBUG which way
+    each request went (see ``Lane``), before any byte of the answer is sent.
     """
 
     def __init__(
@@ -54,8 +55,10 @@ class Served:
         env: dict[str, str] | None = None,
         *,
         lane: bool = False,
+        location: str | None = None,
     ):
         self.db = db
+        self.location = str(db) if location is None else location
         self.args = list(args)
         self.env = env
         self.lane = lane
@@ -71,7 +74,7 @@ class Served:
             (_LANE_LOGGING if self.lane else "") + "from alo_actor.cli import main; main()",
             "serve",
             "--db",
-            str(self.db),
+            self.location,
             "--port",
             str(self.port),
             "--log-level",

@@ -233,7 +233,7 @@ def test_serve_defaults_follow_the_spec() -> None:
     }
     assert parameters["host"] == "127.0.0.1"
     assert parameters["port"] == 8080
-    assert parameters["db"] == Path("alo.db")
+    assert parameters["db"] == "alo.db"
     help_text = subprocess.run(
         [sys.executable, "-c", "from alo_actor.cli import main; main()", "serve", "--help"],
         cwd=REPO,

@@ -1,5 +1,6 @@
 """A group of real processes over one log: `alo serve` and `alo worker` subprocesses,
-the record their handlers keep, and checks on it."""
+the record their handlers keep, and checks on it. The log is a SQLite file, or a
+PostgreSQL database that the processes share as processes on several hosts would."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import itertools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from eventlog import LogReader
 from tests.conftest import WAIT
 from tests.http.conftest import REPO, Served
 
@@ -28,14 +29,16 @@ LEASE = 2.0
 
 
 class Worker:
-    """One ``alo worker`` process over ``db``."""
+    """One ``alo worker`` process over the log at ``location``, its output in ``root``."""
 
-    def __init__(self, db: Path, env: dict[str, str], args: Sequence[str] = ()) -> None:
-        self.db = db
+    def __init__(
+        self, location: str, root: Path, env: dict[str, str], args: Sequence[str] = ()
+    ) -> None:
+        self.location = location
         self.env = env
         self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = db.with_name(f"worker-{time.monotonic_ns()}.log")
+        self.log = root / f"worker-{time.monotonic_ns()}.log"
 
     def start(self) -> Worker:
         command = [
@@ -44,7 +47,7 @@ class Worker:
             "from alo_actor.cli import main; main()",
             "worker",
             "--db",
-            str(self.db),
+            self.location,
             "--app",
             WORK_APP,
             *self.args,
@@ -85,17 +88,21 @@ class Worker:
 
 @dataclass
 class Group:
-    """Processes sharing one log file, their handlers' record, and the file that lets
-    the ``work`` handlers finish."""
+    """Processes sharing one log, their handlers' record, and the file that lets the
+    ``work`` handlers finish. The log is ``location``: by default the SQLite file
+    ``root/alo.db``, or a PostgreSQL URL."""
 
     root: Path
+    location: str = ""
     db: Path = field(init=False)
     record: Path = field(init=False)
     release: Path = field(init=False)
     members: list[Served | Worker] = field(default_factory=list)
+    _reader: LogReader | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.db = self.root / "alo.db"
+        self.location = self.location or str(self.db)
         self.record = self.root / "record.jsonl"
         self.release = self.root / "release"
         self.record.touch()
@@ -106,19 +113,24 @@ class Group:
 
     def serve(self, *args: str) -> Served:
         server = Served(
-            self.db, ["--app", WORK_APP, "--lease-seconds", str(LEASE), *args], env=self.env
+            self.db,
+            ["--app", WORK_APP, "--lease-seconds", str(LEASE), *args],
+            env=self.env,
+            location=self.location,
         )
         self.members.append(server)
         return server.start()
 
     def worker(self, *args: str) -> Worker:
-        worker = Worker(self.db, self.env, ["--lease-seconds", str(LEASE), *args])
+        worker = Worker(self.location, self.root, self.env, ["--lease-seconds", str(LEASE), *args])
         self.members.append(worker)
         return worker.start()
 
     def close(self) -> None:
         for member in self.members:
             member.kill()
+        if self._reader is not None:
+            self._reader.close()
 
     # -- what the handlers recorded ---------------------------------------------------
 
@@ -164,7 +176,7 @@ class Group:
                 )
 
     def verify(self) -> None:
-        """`alo log verify` passes on the shared file."""
+        """`alo log verify` passes on the shared log."""
         done = subprocess.run(
             [
                 sys.executable,
@@ -172,7 +184,7 @@ class Group:
                 "from alo_actor.cli import main; main()",
                 "log",
                 "verify",
-                str(self.db),
+                self.location,
             ],
             cwd=REPO,
             capture_output=True,
@@ -183,17 +195,18 @@ class Group:
         assert done.returncode == 0, done.stdout + done.stderr
 
     def owners(self) -> dict[str, int]:
-        """Which member holds how many shards, from the lease table."""
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute(
-                "SELECT owner, COUNT(*) FROM leases WHERE owner IS NOT NULL GROUP BY owner"
-            ).fetchall()
-        conn.close()
-        return dict(rows)
+        """Which member holds how many shards, from the lease table (read only)."""
+        if self._reader is None:
+            self._reader = LogReader.open(self.location)
+        rows = self._reader.query(
+            "SELECT owner, COUNT(*) FROM leases WHERE owner IS NOT NULL GROUP BY owner"
+        )
+        return {owner: int(count) for owner, count in rows}
 
 
-def iter_groups(tmp_path: Path) -> Iterator[Group]:
-    group = Group(tmp_path)
+def iter_groups(tmp_path: Path, location: str = "") -> Iterator[Group]:
+    """A group over the SQLite file in ``tmp_path``, or over the log at ``location``."""
+    group = Group(tmp_path, location)
     try:
         yield group
     finally:

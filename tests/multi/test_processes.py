@@ -1,6 +1,13 @@
-"""Several `alo serve` and `alo worker` processes over one log file behave as one system
+"""Several `alo serve` and `alo worker` processes over one log behave as one system
 (semantics §8): each row of the table in issue 15, turned around, with real processes,
-real HTTP and real SIGKILLs."""
+real HTTP and real SIGKILLs; on a SQLite file, and on a PostgreSQL database the
+processes share as three hosts would (issue 16).
+
+Every process here runs on this machine, so a dead one is seen at once by its pid
+(the shortcut a host has for its own processes). A member on another host is known
+dead only when its lease lapses: a SIGSTOPped process stands in for one (alive, its
+pid of no help, silent).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +24,14 @@ import httpx
 import pytest
 
 from tests.conftest import WAIT
+from tests.http.conftest import Served
 from tests.multi.support import Group, iter_groups, start_many
 
 
-@pytest.fixture
-def group(tmp_path: Path) -> Iterator[Group]:
-    yield from iter_groups(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def group(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Group]:
+    location = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
+    yield from iter_groups(tmp_path, location)
 
 
 # A process runs 16 attempts at once (its worker pool): the tests whose attempts block
@@ -87,7 +96,11 @@ def test_reads_on_one_server_are_fresh_after_writes_on_another(group: Group) -> 
             assert [e["type"] for e in events][-1] in ("Cancelled", "Completed")
 
 
-def test_an_owner_killed_hands_its_alos_to_another_within_the_lease(group: Group) -> None:
+@pytest.mark.parametrize("how", ["killed", "silent"])
+def test_an_owner_killed_hands_its_alos_to_another_within_the_lease(group: Group, how: str) -> None:
+    """Killed: a dead process on this host. Silent: one that looks like another host's
+    (SIGSTOP: only its lease lapsing tells), killed for good once it is taken over, so
+    that it never runs again."""
     a = group.serve()
     w = group.worker()
     group.wait_for("the shards to spread", lambda: len(group.owners()) == 2)
@@ -96,13 +109,17 @@ def test_an_owner_killed_hands_its_alos_to_another_within_the_lease(group: Group
     group.wait_for("every attempt to begin", lambda: all(group.begun(i) for i in alos))
     on_w = [i for i in alos if group.begun(i)[-1]["pid"] == w.pid]
     assert on_w, "the worker held none of the shards"
-    w.kill()
-    killed = time.time()
+    if how == "killed":
+        w.kill()
+    else:
+        os.kill(w.pid, signal.SIGSTOP)
+    killed = time.time()  # it runs no more from here
     # How soon is bench_multi's to measure; here only that it happens (within the wait).
     group.wait_for(
         "the worker's ALOs to begin again elsewhere",
         lambda: all(group.begun(i)[-1]["pid"] == a.process.pid for i in on_w),  # type: ignore[union-attr]
     )
+    w.kill()
     for alo_id in on_w:
         attempts = [r["attempt"] for r in group.begun(alo_id)]
         assert attempts == sorted(attempts) and attempts[-1] > attempts[0]
@@ -255,4 +272,62 @@ def test_three_processes_with_one_joining_and_one_leaving_under_load(group: Grou
     owners = group.owners()
     assert sum(owners.values()) == 64 and min(owners.values()) >= 8, owners
     group.assert_one_runner_at_a_time()
+    group.verify()
+
+
+def test_three_processes_one_sigkilled_under_load_lose_nothing_acknowledged(
+    group: Group,
+) -> None:
+    """Three processes for three hosts: two servers take the load, a worker runs its
+    share, and the worker is SIGKILLed under load. Every start acknowledged settles,
+    no ALO ran in two processes at once, and the log verifies."""
+    a, b = group.serve(), group.serve()
+    w = group.worker()
+    group.wait_for("the shards to spread", lambda: len(group.owners()) == 3)
+    acknowledged: list[str] = []
+    done: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load(server: Served, tag: str) -> None:
+        with httpx.Client(base_url=server.base_url, timeout=WAIT * 6) as http:
+            n = 0
+            while not stop.is_set():
+                alo_id = f"load-{tag}-{n}"
+                n += 1
+                started = http.post("/v1/alos", json={"id": alo_id, "operation": "quick"})
+                if started.status_code != 201:
+                    failures.append(f"{alo_id}: start {started.status_code} {started.text}")
+                    continue
+                acknowledged.append(alo_id)
+                result = http.get(f"/v1/alos/{alo_id}/result", params={"wait": "30s"})
+                if result.status_code != 200:
+                    failures.append(f"{alo_id}: result {result.status_code} {result.text}")
+                done.append(alo_id)
+
+    loaders = [
+        threading.Thread(target=load, args=(server, tag), daemon=True)
+        for server, tag in ((a, "a"), (b, "b"))
+    ]
+    for loader in loaders:
+        loader.start()
+    try:
+        group.wait_for("some load", lambda: len(done) >= 50)
+        ran_on_w = {r["id"] for r in group.lines() if r["pid"] == w.pid}
+        assert ran_on_w, "the worker ran none of the load"
+        w.kill()
+        killed = time.time()
+        group.wait_for("the worker's shards to move", lambda: len(group.owners()) == 2)
+        mark = len(done)
+        group.wait_for("load through the kill", lambda: len(done) >= mark + 50)
+    finally:
+        stop.set()
+        for loader in loaders:
+            loader.join(WAIT * 6)
+    assert failures == []
+    with a.client() as on_a:  # nothing acknowledged was lost
+        statuses = {i: on_a.get(f"/v1/alos/{i}").json()["status"] for i in acknowledged}
+    assert statuses == dict.fromkeys(acknowledged, "completed")
+    assert sum(group.owners().values()) == 64
+    group.assert_one_runner_at_a_time(killed={w.pid: killed})
     group.verify()

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from alo_actor import AloSystem, ManualClock, Status
-from eventlog import EventLog, Head, RecordedEvent
+from eventlog import Head, RecordedEvent
+from eventlog._sqlite import SqliteEventLog
 from tests.simulation.receiver import Receiver
 
 WAIT = 10.0
@@ -74,13 +75,13 @@ def test_reopening_posts_an_overdue_outcome_once(
         with AloSystem.open(path, clock=clock) as system:
             system.start("a", None, result_urls=[receiver.url("/ok/1")], timeout=5.0)
         clock.advance(10.0)  # the deadline passes while nobody has the log open
-        real = EventLog.streams_having
+        real = SqliteEventLog.streams_having
 
-        def slow(log: EventLog, *args: Any, **kwargs: Any) -> list[str]:
+        def slow(log: SqliteEventLog, *args: Any, **kwargs: Any) -> list[str]:
             time.sleep(0.1)
             return real(log, *args, **kwargs)
 
-        monkeypatch.setattr(EventLog, "streams_having", slow)
+        monkeypatch.setattr(SqliteEventLog, "streams_having", slow)
         with AloSystem.open(path, clock=clock) as system:
             assert system.get_info("a").status is Status.TIMED_OUT
             deadline = time.monotonic() + WAIT

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from alo_actor._events import TERMINAL_EVENT_NAMES
 from alo_actor.logtools import format_time, plot_lifetimes
+from eventlog import Backend
 
 BUCKETS = 60
 # The chart's drawing area inside its SVG viewBox (0 0 WIDTH HEIGHT).
@@ -21,6 +22,18 @@ WIDTH, HEIGHT = 760, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 10, 12, 40
 
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+# Events per bucket of the chart, started and settled ones among them: the bucket is
+# (recorded_at - low) / width rounded down, the last one taking the log's last instant.
+_SQLITE_BUCKETS = (
+    "SELECT MIN(CAST((recorded_at - ?) / ? AS INTEGER), ?) AS bucket, COUNT(*), "
+    "SUM(type = 'Started'), SUM(type IN ({marks})) FROM events GROUP BY bucket"
+)
+_POSTGRES_BUCKETS = (
+    "SELECT LEAST(floor((recorded_at - %s) / %s)::bigint, %s) AS bucket, COUNT(*), "
+    "COUNT(*) FILTER (WHERE type = 'Started'), COUNT(*) FILTER (WHERE type = ANY(%s)) "
+    "FROM events GROUP BY bucket"
+)
 
 
 class Bar(NamedTuple):
@@ -60,9 +73,12 @@ class RateChart(NamedTuple):
     total: int
 
 
-def rate_chart(query: Query, buckets: int = BUCKETS) -> RateChart | None:
+def rate_chart(
+    query: Query, buckets: int = BUCKETS, *, dialect: Backend = "sqlite"
+) -> RateChart | None:
     """Events, starts and settlements per second over the log's span (by the time each
-    event was stored); ``None`` for an empty log. One pass over the events table."""
+    event was stored); ``None`` for an empty log. One pass over the events table;
+    ``query`` speaks the log's ``dialect``."""
     low, high, total = query("SELECT MIN(recorded_at), MAX(recorded_at), COUNT(*) FROM events", ())[
         0
     ]
@@ -70,12 +86,13 @@ def rate_chart(query: Query, buckets: int = BUCKETS) -> RateChart | None:
         return None
     span = float(high - low)
     width = span / buckets if span > 0 else 1.0
-    marks = ",".join("?" * len(TERMINAL_EVENT_NAMES))
-    rows = query(
-        f"SELECT MIN(CAST((recorded_at - ?) / ? AS INTEGER), ?) AS bucket, COUNT(*), "
-        f"SUM(type = 'Started'), SUM(type IN ({marks})) FROM events GROUP BY bucket",
-        (low, width, buckets - 1, *TERMINAL_EVENT_NAMES),
-    )
+    if dialect == "postgresql":
+        rows = query(_POSTGRES_BUCKETS, (low, width, buckets - 1, list(TERMINAL_EVENT_NAMES)))
+    else:
+        marks = ",".join("?" * len(TERMINAL_EVENT_NAMES))
+        rows = query(
+            _SQLITE_BUCKETS.format(marks=marks), (low, width, buckets - 1, *TERMINAL_EVENT_NAMES)
+        )
     counts = {int(b): (int(n), int(s or 0), int(t or 0)) for b, n, s, t in rows}
     n = buckets if span > 0 else 1
     peak = max(count for count, _, _ in counts.values()) / width

@@ -93,7 +93,8 @@ async def alo_page(request: AnyRequest, alo_id: FromPath[str]) -> Response[str]:
 
 
 def _log_view(system: AloSystem) -> dict[str, Any]:
-    return {"summary": summarize(system.log.path), "rate": rate_chart(system.log.query)}
+    log = system.log
+    return {"summary": summarize(log.path), "rate": rate_chart(log.query, dialect=log.dialect)}
 
 
 @get("/log", guards=[console_guard])
@@ -101,7 +102,9 @@ async def log_page(request: AnyRequest) -> Response[str]:
     """What ``alo log show`` says of the log, its rate over time, and ``alo log plot``."""
     system = service_of(request).system
     view = await asyncio.to_thread(_log_view, system)
-    return page(request, "log.html", name=os.path.basename(system.log.path), **view)
+    log = system.log
+    name = os.path.basename(log.path) if log.dialect == "sqlite" else log.location
+    return page(request, "log.html", name=name, **view)
 
 
 @get("/log/lifetimes.png", guards=[console_guard])

@@ -96,7 +96,9 @@ class SqliteEventLog(EventLog):
             conn.close()
             raise
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # Each thread's reader and the thread (close may close only those of threads
+        # that are gone, or its own: another's may be in the middle of a query).
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         # What this process knows of the log: everything up to the head at open, then
         # its own commits (the writer tells it) and what a follower reads of the others'.
@@ -124,14 +126,23 @@ class SqliteEventLog(EventLog):
     # -- reading ---------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection; raises ``LogClosed`` once the log is."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if self._closed:
+            if conn is not None:
+                self._local.conn = None
+                conn.close()
+            raise LogClosed("the event log is closed")
         if conn is None:
             conn = connect(self.path)
             # Only the writer writes: a stray write here would race its transactions.
             conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                if self._closed:
+                    conn.close()
+                    raise LogClosed("the event log is closed")
+                self._local.conn = conn
+                self._readers.append((threading.current_thread(), conn))
         return conn
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -317,10 +328,18 @@ class SqliteEventLog(EventLog):
         if self._follower is not None:
             self._follower.stop()
         self._writer.close()
+        # Closing a connection another thread is reading on can crash the interpreter
+        # (the module's connections are shared across threads): this thread's and
+        # those of ended threads close now; a live thread's closes on its next read
+        # (LogClosed), or when the thread ends and its thread-local goes.
+        me = threading.current_thread()
         with self._readers_lock:
-            for conn in self._readers:
+            readers, self._readers = self._readers, []
+        for thread, conn in readers:
+            if thread is me or not thread.is_alive():
                 conn.close()
-            self._readers.clear()
+        if getattr(self._local, "conn", None) is not None:
+            self._local.conn = None
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed
 
 from eventlog._follow import Consumer, Follower, Frontier
 from eventlog._location import shown
@@ -147,18 +147,32 @@ class PostgresEventLog(EventLog):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read-only statement (psycopg's ``%s`` parameters), on a pooled
-        connection; see ``EventLog.query``."""
+        connection; see ``EventLog.query``. Raises ``LogClosed`` once the log is."""
+        if self._closed:
+            raise LogClosed("the event log is closed")
+        rows = self._query_once(sql, params, again=True)
+        if rows is None:
+            # The pooled connection was dead (the server restarted, or ended idle
+            # sessions): so, likely, are the others. A read is safe to run again.
+            self._pool.check()
+            rows = self._query_once(sql, params, again=False)
+            assert rows is not None
+        return rows
+
+    def _query_once(
+        self, sql: str, params: Sequence[Any], *, again: bool
+    ) -> list[tuple[Any, ...]] | None:
+        """The rows; None if the connection was dead and ``again`` allows another go."""
         try:
             with self._pool.connection() as conn:
-                return conn.execute(sql, params).fetchall()
-        except psycopg.OperationalError:
-            if not conn.broken:
-                raise
-        # The pooled connection was dead (the server restarted, or ended idle
-        # sessions): so, likely, are the others. A read is safe to run again.
-        self._pool.check()
-        with self._pool.connection() as conn:
-            return conn.execute(sql, params).fetchall()
+                try:
+                    return conn.execute(sql, params).fetchall()
+                except psycopg.OperationalError:
+                    if again and conn.broken:
+                        return None
+                    raise
+        except PoolClosed:
+            raise LogClosed("the event log is closed") from None
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         rows = self.query(

@@ -497,6 +497,35 @@ class EventLogContract(abc.ABC):
         assert recorder.calls == []
         assert [e.type for e in self.open("log").read_stream("a")] == ["A"]
 
+    def test_close_while_other_threads_read_ends_their_reads_with_log_closed(self) -> None:
+        log = self.open("log")
+        log.append("a", 0, [ev("A")])
+        reading = threading.Barrier(5)
+        endings: list[BaseException | None] = []
+
+        def read_on() -> None:
+            reading.wait(WAIT)
+            try:
+                for _ in range(1_000_000):
+                    assert [e.type for e in log.read_stream("a")] == ["A"]
+                    log.head()
+            except BaseException as error:  # the ending is what the test checks
+                endings.append(error)
+            else:
+                endings.append(None)
+
+        threads = [threading.Thread(target=read_on) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        reading.wait(WAIT)
+        log.close()
+        for thread in threads:
+            thread.join(WAIT)
+        assert not any(thread.is_alive() for thread in threads)
+        assert [type(error) for error in endings] == [LogClosed] * 4
+        with pytest.raises(LogClosed):
+            log.read_stream("a")
+
     def test_close_commits_everything_already_submitted(self) -> None:
         log = self.open("log", batch_size=16)
         recorder = Recorder()

@@ -31,8 +31,9 @@ def read_ahead_helpers() -> set[int]:
     processes may still be around).
 
     A helper that has sent everything and exited is a zombie until its reader reaps
-    it, and a zombie's command line reads empty: it counts by its name (the
-    interpreter's), so that the answer does not depend on how fast the helper ran.
+    it, and the command line of a zombie (or of a process exiting) reads empty: it
+    counts by its name (the interpreter's), so that the answer does not depend on how
+    fast the helper ran.
     """
     task = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
     interpreter = Path(sys.executable).name[:15].encode()  # the kernel keeps 15 bytes
@@ -44,8 +45,10 @@ def read_ahead_helpers() -> set[int]:
             stat = Path(f"/proc/{pid}/stat").read_bytes()
         except OSError:
             continue  # gone meanwhile
-        comm, _, rest = stat.partition(b" (")[2].rpartition(b") ")
-        exited = rest[:1] == b"Z" and not command
+        comm = stat.partition(b" (")[2].rpartition(b") ")[0]
+        # No command line: exited (a zombie), or on its way out (its memory is let go
+        # before it turns zombie, and a busy machine can stop it in between).
+        exited = not command
         if b"_ahead.py" in command or (exited and comm == interpreter):
             found.add(int(pid))
     return found

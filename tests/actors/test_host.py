@@ -7,6 +7,7 @@ A toy behaviour (counters, ``tests/actors/counter.py``) over a real EventLog in
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors import Deliver, DeliverMany, Entity, EntityHost, SyncReply
+from actors import Deliver, DeliverMany, Entity, EntityHost, Foreign, SyncReply
 from actors._host import MAX_CONFLICT_RETRIES
 from eventlog import ConcurrencyError, EventLog, LogClosed
 from tests.actors.counter import (
@@ -24,6 +25,7 @@ from tests.actors.counter import (
     Boom,
     CounterBehavior,
     Create,
+    Created,
     Event,
     Get,
     Peek,
@@ -412,3 +414,67 @@ def test_a_stream_that_keeps_changing_gives_up_after_the_retries(
     assert Added(100) not in stored(log, "busy")
     behavior.before_handle.clear()
     assert add(host, "busy", 1) == len(stored(log, "busy"))
+
+
+# -- another process's events, handed on by the follower ----------------------------------
+
+
+def _follow_by_hand(host: Host) -> None:
+    """The host waits for a follower; the test plays it, handing ``Foreign`` on."""
+    peek(host, lambda h: h.follow(lambda: None))
+
+
+def _written_elsewhere(path: str, entity_id: str, *events: Event) -> list[Any]:
+    with EventLog.open(path) as other:
+        other.append(entity_id, 0, [CODEC.encode(event) for event in events])
+        return other.read_stream(entity_id)
+
+
+def test_events_a_replay_read_before_the_follower_have_their_effects_once(
+    path: str, log: EventLog, host: Host, behavior: CounterBehavior
+) -> None:
+    _follow_by_hand(host)
+    recorded = _written_elsewhere(path, "x", Created(), Added(5))
+    reply = SyncReply()
+    # The read replays the stream (both events) and waits for the follower to reach
+    # the log's head, since a read must reflect every commit made before it.
+    host.tell(Deliver("x", Get(reply)))
+    wait_until(lambda: peek(host, lambda h: len(h._parked)) == 1, what="the read to wait")
+    assert behavior.foreign == []
+    host.tell(Foreign(recorded, log.head()))
+    assert reply.result(WAIT) == 5
+    positions = [event.position for event in recorded]
+    assert behavior.foreign == [("x", [Created(), Added(5)], positions)]
+    host.tell(Foreign(recorded, log.head()))  # handed on again: read already
+    assert get(host, "x") == 5
+    assert len(behavior.foreign) == 1
+
+
+def test_events_a_replay_read_have_their_effects_after_an_append_in_flight(
+    path: str, log: EventLog, host: Host, behavior: CounterBehavior
+) -> None:
+    _follow_by_hand(host)
+    recorded = _written_elsewhere(path, "x", Created(), Added(5))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(conn: Any) -> None:  # on the writer's thread: no append commits meanwhile
+        holding.set()
+        release.wait(WAIT)
+
+    held = threading.Thread(target=log.transaction, args=(hold,))
+    held.start()
+    try:
+        assert holding.wait(WAIT)
+        reply = SyncReply()
+        host.tell(Deliver("x", Add(1, reply)))  # replays both events, then appends
+        wait_until(lambda: entities(host)["x"].busy, what="the append to be in flight")
+        host.tell(Foreign(recorded, log.head()))
+        assert peek(host, lambda h: h.entities["x"].late) is not None
+        assert behavior.foreign == []
+    finally:
+        release.set()
+        held.join(WAIT)
+    assert reply.result(WAIT) == 6
+    wait_until(lambda: behavior.foreign != [], what="the late effects")
+    assert behavior.foreign == [("x", [Created(), Added(5)], [e.position for e in recorded])]
+    assert stored(log, "x") == [Created(), Added(5), Added(1)]

@@ -3,10 +3,12 @@ cluster per session, real systems."""
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -24,6 +26,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str =
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(0.005)
+
+
+def read_line(stream: IO[str], timeout: float = WAIT, what: str = "a line") -> str:
+    """The next line a child process writes to ``stream`` (its stdout pipe), stripped;
+    fail the test if none comes within ``timeout`` seconds (the child prints whole
+    lines and flushes)."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return stream.readline().strip()
 
 
 def waiters(system: AloSystem, alo_id: str) -> int:

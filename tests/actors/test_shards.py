@@ -15,7 +15,7 @@ import pytest
 from actors import Shards
 from actors._shards import preferred
 from eventlog import Claim, EventLog
-from tests.conftest import WAIT, wait_until
+from tests.conftest import WAIT, read_line, wait_until
 
 
 class Recorder:
@@ -163,7 +163,7 @@ def test_a_dead_holder_on_this_host_is_taken_over_before_its_lease_lapses(
     )
     try:
         assert child.stdout is not None
-        child_id = child.stdout.readline().strip()
+        child_id = read_line(child.stdout, what="the child's member id")
         log = EventLog.open(path, shards=16)
         logs.append(log)
         assert owners(log) == {child_id: 16}

@@ -79,11 +79,14 @@ def test_get_results_waits_for_all_and_times_out_each_one_still_running(
 ) -> None:
     system.start_many([("w1",), ("w2",), ("w3",)])
     got: list[Any] = []
-    waiting = threading.Thread(target=lambda: got.extend(system.get_results(["w1", "w2"])))
+    waiting = threading.Thread(
+        target=lambda: got.extend(system.get_results(["w1", "w2"], timeout=WAIT))
+    )
     waiting.start()
     system.complete("w1", 1)
     system.fail("w2", "no")
     waiting.join(WAIT)
+    assert not waiting.is_alive()
     assert got[0] == 1 and isinstance(got[1], OperationFailed)
     answers = system.get_results(["w1", "w3"], timeout=0.05)
     assert answers[0] == 1
@@ -106,7 +109,7 @@ def test_the_async_batch_verbs(system: AloSystem) -> None:
         aio = system.aio
         started = await aio.start_many([(f"g{i}", "gated", i) for i in range(10)])
         assert all(isinstance(info, AloInfo) and info.created for info in started)
-        waiter = asyncio.ensure_future(aio.get_results([f"g{i}" for i in range(10)]))
+        waiter = asyncio.ensure_future(aio.get_results([f"g{i}" for i in range(10)], timeout=WAIT))
         await asyncio.sleep(0)
         assert not waiter.done()
         release.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from eventlog import (
 )
 from eventlog._postgres import PostgresEventLog
 from eventlog._postgres._connect import connect
+from tests.conftest import wait_until
 from tests.eventlog.contract import (
     WAIT,
     EventLogContract,
@@ -213,20 +215,35 @@ def test_a_missed_notification_is_made_up_for_by_polling(
             log.frontier.applied(head)
 
         follower = log.follow(consume, poll_interval=0.05)
+        released = threading.Event()
         try:
             assert log.listening.wait(WAIT)
-            # The listener's connection dies (a server restart would do that): what is
-            # committed meanwhile reaches the follower all the same.
+            listener = log._listener
+            assert listener is not None
+            connect = listener._connect
+
+            def connect_once_released() -> Any:  # the real connect, held back for now
+                released.wait(WAIT)
+                return connect()
+
+            listener._connect = connect_once_released
+            # The listener's connection dies (a server restart would do that), and no
+            # new one comes: what is committed meanwhile reaches the follower by polling.
             with postgres.admin() as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE 'LISTEN %%'"
-                )
+                ended = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
+                    (listener._listen,),
+                ).fetchall()
+            assert ended and all(ok for (ok,) in ended)
+            wait_until(lambda: not log.listening.is_set(), what="the listener to notice")
             other.append("theirs", 0, [ev("T")])
             assert log.frontier.wait_covers(other.head(), WAIT)
+            assert not log.listening.is_set()  # still held back: it was the polling
             # And the listener connects again.
+            released.set()
             assert log.listening.wait(WAIT)
         finally:
+            released.set()
             follower.stop()
 
 

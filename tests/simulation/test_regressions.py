@@ -18,6 +18,7 @@ import pytest
 from alo_actor import AloSystem, ManualClock, Status
 from eventlog import Head, RecordedEvent
 from eventlog._sqlite import SqliteEventLog
+from tests.conftest import read_line
 from tests.simulation.receiver import Receiver
 
 WAIT = 10.0
@@ -325,7 +326,7 @@ def test_a_member_in_a_forked_process_is_seen_alive(tmp_path: Path) -> None:
     )
     try:
         assert forked.stdout is not None and forked.stdin is not None
-        member = forked.stdout.readline().strip()
+        member = read_line(forked.stdout, what="the forked member's id")
         assert member, "the forked member did not start"
         with AloSystem.open(path) as system:
             # Its first round claimed nothing: every shard is held by a live member. (Its
@@ -334,6 +335,8 @@ def test_a_member_in_a_forked_process_is_seen_alive(tmp_path: Path) -> None:
         forked.stdin.close()
         assert forked.wait(WAIT) == 0
     finally:
+        if forked.stdin is not None:
+            forked.stdin.close()  # the forked grandchild ends when its stdin does
         if forked.poll() is None:
             forked.kill()
             forked.wait(WAIT)

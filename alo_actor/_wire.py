@@ -1,7 +1,8 @@
 """The JSON forms of an ALO's info and failure, the same on every face.
 
 The HTTP API answers with them (``alo_actor.http`` has its own Structs of the same
-shape, for its OpenAPI document: ``tests/test_wire.py`` holds the two together);
+shape, for its OpenAPI document, which may leave out a stack trace:
+``tests/cli/test_time_rule.py`` checks that an info written here is the API's body);
 result-URL POSTs carry the failure in this shape; ``alo ls --json`` and purge
 archives write infos in it; ``alo_actor.client`` reads them back into ``AloInfo``.
 Times are RFC 3339 (``alo_actor._times``).

@@ -41,6 +41,17 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def webhook_of(secret: str | bytes) -> Webhook:
+    """The Standard Webhooks signer and checker for ``secret``; raises ValueError for a
+    secret that is not ``whsec_<base64>``."""
+    try:
+        return Webhook(secret)
+    except (binascii.Error, EmptyWebhookSecretError) as exc:
+        raise ValueError(
+            f"the webhook secret is not a Standard Webhooks secret (whsec_<base64>): {exc}"
+        ) from None
+
+
 def verify(secret: str | bytes, body: bytes | str, headers: Mapping[str, str]) -> dict[str, Any]:
     """The outcome a signed POST carries, once its signature checks out.
 
@@ -52,14 +63,9 @@ def verify(secret: str | bytes, body: bytes | str, headers: Mapping[str, str]) -
     malformed, the timestamp is more than five minutes from now, or no signature
     matches; ValueError for a secret that is not ``whsec_<base64>``.
     """
-    try:
-        webhook = Webhook(secret)
-    except (binascii.Error, EmptyWebhookSecretError) as exc:
-        raise ValueError(f"not a Standard Webhooks secret (whsec_<base64>): {exc}") from None
+    webhook = webhook_of(secret)
     try:
         payload = webhook.verify(body, dict(headers.items()))
-    except WebhookVerificationError:
-        raise
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         # A signature header without its "v1," or with bad base64, or a body that is
         # not UTF-8 JSON: the library lets these through as they are.

@@ -79,9 +79,10 @@ class _Job:
         return self.target
 
 
-def _key(delivery: Delivery) -> tuple[str, str, str]:
-    """Which outcome, to which URL: the same on every retry of one delivery."""
-    return (delivery.alo_id, delivery.url, delivery.webhook_id)
+def _key(delivery: Delivery) -> tuple[str, str]:
+    """Which ALO's outcome, to which URL: the same on every retry of one delivery (an
+    ALO settles once, so there is one outcome to deliver)."""
+    return (delivery.alo_id, delivery.url)
 
 
 # One kept-alive connection (an httpcore pool of one).
@@ -126,8 +127,7 @@ class Dispatcher:
         # Shared with other threads, under the lock.
         self._lock = threading.Lock()
         self._closed = False
-        self._pending = 0
-        self._under_way: set[tuple[str, str, str]] = set()  # keys of deliveries pending
+        self._under_way: set[tuple[str, str]] = set()  # keys of deliveries pending
         self._backing_off = 0  # of the pending, those waiting for a retry on the clock
         self._inbox: list[_Job] = []
         self._woken = False
@@ -173,13 +173,12 @@ class Dispatcher:
             if self._closed or key in self._under_way:
                 return
             self._under_way.add(key)
-            self._pending += 1
             self._enqueue(_Job(delivery, self._options.initial_interval))
 
     def pending(self) -> int:
         """Deliveries dispatched and not final yet (in flight or waiting for a retry)."""
         with self._lock:
-            return self._pending
+            return len(self._under_way)
 
     @property
     def request_timeout(self) -> float:
@@ -197,7 +196,7 @@ class Dispatcher:
     def in_flight(self) -> int:
         """Deliveries being attempted now (pending, less those waiting for the clock)."""
         with self._lock:
-            return self._pending - self._backing_off
+            return len(self._under_way) - self._backing_off
 
     def close(self) -> None:
         """Stop sending; what is unfinished stays unfinished and is not reported."""
@@ -223,7 +222,6 @@ class Dispatcher:
             with self._lock:
                 self._backing_off -= 1
                 if not keep:
-                    self._pending -= 1
                     self._under_way.discard(_key(job.delivery))
                 elif not self._closed:
                     self._enqueue(job)
@@ -406,7 +404,6 @@ class Dispatcher:
                 extra={"alo_id": job.delivery.alo_id},
             )
         with self._lock:
-            self._pending -= 1
             self._under_way.discard(_key(job.delivery))
 
     def _begin_shutdown(self) -> None:

@@ -3,19 +3,17 @@ and the delivery options."""
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
-import standardwebhooks
-from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from alo_actor._model import AloInfo, Status
 from alo_actor._times import rfc3339, utc
 from alo_actor._wire import FailureJson, failure_json
+from alo_actor.webhooks import webhook_of
 
 _NEXUS_STATE = {
     Status.COMPLETED: "succeeded",
@@ -60,12 +58,7 @@ class DeliveryOptions:
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if self.secret is not None:
-            try:  # fail at configuration, not per send
-                standardwebhooks.Webhook(self.secret)
-            except (binascii.Error, EmptyWebhookSecretError) as exc:
-                raise ValueError(
-                    f"the webhook secret is not a Standard Webhooks secret (whsec_<base64>): {exc}"
-                ) from None
+            webhook_of(self.secret)  # fail at configuration, not per send
 
 
 class Delivery(NamedTuple):

@@ -8,7 +8,8 @@ import msgspec
 
 from alo_actor._events import CODEC
 from alo_actor._model import Failure
-from alo_actor.http._schemas import EventBody, failure_body, rfc3339
+from alo_actor._times import utc
+from alo_actor.http._schemas import EventBody, failure_body
 from eventlog import RecordedEvent
 
 # Event fields that hold a clock reading, shown in RFC 3339 like every other time.
@@ -30,7 +31,7 @@ def _event_body(record: RecordedEvent, stack_traces: bool) -> EventBody:
             version=record.version,
             type=record.type,
             at=None,
-            recorded_at=rfc3339(record.recorded_at),
+            recorded_at=utc(record.recorded_at),
             data={},
         )
     data = {
@@ -41,8 +42,8 @@ def _event_body(record: RecordedEvent, stack_traces: bool) -> EventBody:
     return EventBody(
         version=record.version,
         type=record.type,
-        at=rfc3339(event.at),
-        recorded_at=rfc3339(record.recorded_at),
+        at=utc(event.at),
+        recorded_at=utc(record.recorded_at),
         data=data,
     )
 
@@ -53,5 +54,5 @@ def _json_value(name: str, value: Any, stack_traces: bool) -> Any:
     if isinstance(value, Failure):
         return failure_body(value, stack_traces)
     if name in _TIME_FIELDS and isinstance(value, float):
-        return rfc3339(value)
+        return utc(value)
     return value

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 
 from alo_actor._model import AloInfo, Failure, Status
+from alo_actor._times import utc
 from alo_actor._validate import MAX_ID_LENGTH, MAX_METADATA_PAIRS, MAX_RESULT_URLS
 
 # -- requests: unknown fields are refused, so a typo is a 400, not a silent default ------
@@ -127,18 +128,6 @@ class HealthBody(msgspec.Struct, frozen=True):
 
 # -- conversion -----------------------------------------------------------------------
 
-_LATEST = datetime.max.replace(tzinfo=UTC)
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-def rfc3339(t: float) -> datetime:
-    """A clock reading as an aware UTC datetime (msgspec writes it as RFC 3339)."""
-    try:
-        return datetime.fromtimestamp(t, UTC)
-    except (OverflowError, OSError, ValueError):
-        # A deadline set from Python can lie beyond year 9999: say "never", not 500.
-        return _LATEST if t > 0 else _EARLIEST
-
 
 def failure_body(failure: Failure, stack_traces: bool) -> FailureBody:
     """The Failure as answered; without its stack trace unless ``stack_traces`` (a
@@ -167,9 +156,9 @@ def info_body(info: AloInfo, stack_traces: bool) -> InfoBody:
         metadata=info.metadata,
         result_urls=info.result_urls,
         attempt=info.attempt,
-        created_at=rfc3339(info.created_at),
-        settled_at=None if settled_at is None else rfc3339(settled_at),
-        deadline=None if deadline is None else rfc3339(deadline),
+        created_at=utc(info.created_at),
+        settled_at=None if settled_at is None else utc(settled_at),
+        deadline=None if deadline is None else utc(deadline),
         failure=None if failure is None else failure_body(failure, stack_traces),
         result_metadata=info.result_metadata,
     )

@@ -16,7 +16,7 @@ from alo_actor.readmodel._listing import (
     TimeBound,
     list_alos,
 )
-from alo_actor.readmodel._projection import Project, info_fields, project, projector
+from alo_actor.readmodel._projection import Project, project, projector
 from alo_actor.readmodel._retention import AutoPurge, purge, retention_seconds
 from alo_actor.readmodel._schema import (
     OPEN_ALOS,
@@ -36,7 +36,6 @@ __all__ = [
     "TimeBound",
     "dialect_of",
     "ensure_projection",
-    "info_fields",
     "list_alos",
     "project",
     "projector",

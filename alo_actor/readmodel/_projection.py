@@ -106,7 +106,7 @@ STATEMENTS = {
     for dialect in (SQLITE, POSTGRES)
 }
 # The SQLite log's, as most callers know their log to be.
-INSERT_ROW, INSERT_PAIR, _UPDATE = STATEMENTS["sqlite"]
+INSERT_ROW, INSERT_PAIR = STATEMENTS["sqlite"].insert_row, STATEMENTS["sqlite"].insert_pair
 
 # Events that change no column of the row: an append of only these writes nothing.
 _SILENT: frozenset[type[AloEvent]] = frozenset(
@@ -251,8 +251,3 @@ def info_of_row(row: Row) -> AloInfo:
         failure=None if failure is None else _failure_of(failure),
         result_metadata=None if result_metadata is None else _metadata_of(result_metadata),
     )
-
-
-def info_fields(info: AloInfo) -> dict[str, Any]:
-    """The info as a record for JSON (``created`` left out: it answers ``start`` only)."""
-    return {name: getattr(info, name) for name in info.__struct_fields__ if name != "created"}

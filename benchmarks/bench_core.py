@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sqlite3
 import statistics
@@ -114,7 +115,6 @@ def objects_held(path: str, promises: int, in_flight: int) -> tuple[float, int]:
     against the count before the run), and how many more there are once the run is
     over and collected than before it: what a long run leaves behind. Measured after
     a warm-up that fills the system's bounded caches (10,000 idle ALOs' states)."""
-    import gc
 
     system = AloSystem.open(path)
     try:
@@ -282,6 +282,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         alo = bench_alo(os.path.join(tmp, "alo.db"), args.promises, args.in_flight)
         batches = bench_alo_batches(os.path.join(tmp, "batch.db"), args.promises, args.in_flight)
+        # What the garbage collector costs: the same flow with it off (not a setting
+        # to run with: cyclic garbage would pile up).
+        gc.disable()
+        try:
+            alo_no_gc = bench_alo(os.path.join(tmp, "alo-no-gc.db"), args.promises, args.in_flight)
+        finally:
+            gc.enable()
         alo_uv = bench_alo(
             os.path.join(tmp, "alo-uv.db"), args.promises, args.in_flight, uvloop=True
         )
@@ -295,6 +302,7 @@ def main() -> None:
     rows = [
         ("alo-actor (public asyncio API)", alo),
         ("alo-actor, the same on uvloop", alo_uv),
+        ("alo-actor, the collector off (gc.disable)", alo_no_gc),
         ("alo-actor, batch verbs (100 ALOs a call)", batches),
         ("raw sqlite3 executemany (2 rows each)", raw),
         ("one pykka thread-actor per ALO", threads),

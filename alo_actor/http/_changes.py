@@ -42,7 +42,9 @@ BATCH = 500  # events read (and their ALOs looked up) at a time
 RETRY_MS = 2000  # the reconnection delay suggested to EventSource clients
 EVENT_STREAM = "text/event-stream"
 # A log position, or nothing, with spaces or tabs around as HTTP allows.
-LAST_EVENT_ID_PATTERN = r"[ \t]*[0-9]*[ \t]*"
+# As documented: at most 18 digits, so every value it admits is a position (a 19-digit
+# one up to MAX_POSITION is taken too).
+LAST_EVENT_ID_PATTERN = r"[ \t]*[0-9]{0,18}[ \t]*"
 _POSITION = re.compile(r"[ \t]*[0-9]+[ \t]*")
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -156,12 +158,16 @@ def watch_of(request: AnyRequest) -> HeadWatch:
     return watch
 
 
+# The largest log position (positions are signed 64-bit integers in both backends).
+MAX_POSITION = 2**63 - 1
+
+
 def start_position(after: int | None, last_event_id: str | None) -> int | None:
     """Where a stream starts: after ``Last-Event-ID`` (a reconnection), else after
     ``after``; ``None`` for "from now". Raises InvalidArgument for a bad value."""
     if last_event_id is not None and last_event_id.strip(" \t"):
         # An empty one is none (EventSource sends none until it has an id).
-        if _POSITION.fullmatch(last_event_id) is None:
+        if _POSITION.fullmatch(last_event_id) is None or int(last_event_id) > MAX_POSITION:
             raise InvalidArgument(
                 f"Last-Event-ID must be a log position (an integer >= 0), not {last_event_id!r}"
             )
@@ -308,7 +314,9 @@ async def stream_changes(
     after: Annotated[
         int | None,
         QueryParameter(
-            ge=0, description="a log position: the changes after it (default: from now)"
+            ge=0,
+            le=MAX_POSITION,
+            description="a log position: the changes after it (default: from now)",
         ),
     ] = None,
     alo_id: Annotated[

@@ -32,7 +32,7 @@ from alo_actor._validate import (
     MAX_RESULT_URLS,
     MAX_URL_LENGTH,
 )
-from alo_actor.http._changes import EVENT_STREAM, LAST_EVENT_ID_PATTERN
+from alo_actor.http._changes import EVENT_STREAM, LAST_EVENT_ID_PATTERN, MAX_POSITION
 from alo_actor.http._durations import AGE_PATTERN, DURATION_PATTERN, UNIX_TIME_PATTERN
 from alo_actor.http._errors import ALO_STATUS
 
@@ -165,7 +165,7 @@ def _amend_operation(path: str, method: str, operation: dict[str, Any]) -> None:
         elif name == "operation":
             parameter["schema"] = {"type": "string", "minLength": 1}
         elif name == "after" and path == "/v1/changes":
-            parameter["schema"] = {"type": "integer", "minimum": 0}
+            parameter["schema"] = {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}
         elif name == "Last-Event-ID":
             parameter["schema"] = {"type": "string", "pattern": f"^{LAST_EVENT_ID_PATTERN}$"}
         elif name == "cursor":

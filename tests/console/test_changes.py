@@ -131,6 +131,8 @@ def test_a_quiet_stream_sends_comments(http: httpx.Client) -> None:
         ({"after": "soon"}, {}, "after"),
         ({}, {"Last-Event-ID": "x"}, "Last-Event-ID"),
         ({}, {"Last-Event-ID": "-3"}, "Last-Event-ID"),
+        ({"after": str(2**63)}, {}, "after"),  # past any position a log can hold
+        ({}, {"Last-Event-ID": str(2**63)}, "Last-Event-ID"),
         ({"since": "0"}, {}, "since"),
         ({"id": ""}, {}, "id"),
     ],

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from alo_actor._errors import AloError, InvalidArgument
 from alo_actor._machine import AloState, Command, Read
 from alo_actor._model import AloInfo
-from alo_actor._requests import complete_command, result_of, start_command
+from alo_actor._requests import complete_command, info_of, result_of, start_command
 from alo_actor._validate import check_id
 
 # The most items one batch may carry: a batch is one message to the supervisor and its
@@ -139,8 +139,7 @@ def infos(
         if error is not None:
             answers[index] = error
         else:
-            state, created = value
-            answers[index] = state.info(created)
+            answers[index] = info_of(value)
     return answers
 
 

@@ -229,10 +229,9 @@ class AloBehavior:
             # really runs here, is the supervisor's knowledge, not the state machine's.
             # Where the shard is held elsewhere, only the resume is written: the holder
             # starts the attempt when it reads it.
-            attached: Attached | None = entity.attached
             command = Resume(
                 runnable=entity.state.operation in self.registry and self.owns(entity.id),
-                attempt_lost=attached is None or attached.stop_attempt is None,
+                attempt_lost=not _attempt_here(entity),
             )
         counts = self.stats.commands
         kind = type(command)
@@ -336,8 +335,7 @@ class AloBehavior:
             if state.result_urls and any(isinstance(e, DeliveriesDue) for e in events):
                 self._deliver(state)
             return
-        attached: Attached | None = entity.attached
-        running_here = attached is not None and attached.stop_attempt is not None
+        running_here = _attempt_here(entity)
         for event in events:
             if isinstance(event, Started) and event.deadline is not None:
                 self._arm(event.deadline, entity.id, Read())

@@ -264,7 +264,6 @@ def _run_setup(setup: Callable[[AloSystem], Any], system: AloSystem, ref: str) -
             asyncio.run(_awaited(outcome))
     except Exception as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        system.close()
         fail(
             "serve",
             f"--app {ref} raised {type(exc).__name__}: {exc}\n"

@@ -30,7 +30,7 @@ from alo_actor._validate import (
 )
 from alo_actor.http._docs import error_responses
 from alo_actor.http._durations import parse_duration
-from alo_actor.http._errors import _ALO_ERROR_STATUS
+from alo_actor.http._errors import refusal_of
 from alo_actor.http._responses import JsonResponse
 from alo_actor.http._schemas import (
     FailureBody,
@@ -95,12 +95,12 @@ def _error(service: Service, error: BaseException) -> tuple[int, FailureBody]:
     """The status code and Failure a single request would have answered with."""
     if isinstance(error, OperationFailed):
         return 424, failure_body(error.failure, service.expose_stack_traces)
-    if isinstance(error, AloError):
-        for kind, status_code in _ALO_ERROR_STATUS:
-            if isinstance(error, kind):
-                if status_code == 400 and _too_large(error):
-                    return 413, error_body(str(error), "PayloadTooLarge")
-                return status_code, error_body(str(error), kind.__name__)
+    refusal = refusal_of(error) if isinstance(error, AloError) else None
+    if refusal is not None:
+        kind, status_code = refusal
+        if status_code == 400 and _too_large(error):
+            return 413, error_body(str(error), "PayloadTooLarge")
+        return status_code, error_body(str(error), kind)
     raise error  # not an item's fault: the request fails as a whole (500, logged)
 
 
@@ -116,11 +116,12 @@ def _item(service: Service, answer: AloInfo | BaseException, created_status: int
     return ItemAnswer(status, error=failure)
 
 
-def _checked(service: Service, data: BatchRequest) -> list[AloStart]:
-    """The starts, once every item passes the checks its own request's schema states
-    (the OpenAPI document's patterns and limits); InvalidArgument (400, for the whole
-    batch) naming the first item that does not. What only the engine can tell (an id
-    taken, an unknown operation, a value too large to store) is the item's own answer."""
+def _checked(service: Service, data: BatchRequest) -> tuple[list[AloStart], float | None]:
+    """The starts and the wait (seconds), once every item passes the checks its own
+    request's schema states (the OpenAPI document's patterns and limits);
+    InvalidArgument (400, for the whole batch) naming the first item that does not.
+    What only the engine can tell (an id taken, an unknown operation, a value too large
+    to store) is the item's own answer."""
     count = len(data.starts) + len(data.completes) + len(data.results)
     if count > MAX_ITEMS:
         raise InvalidArgument(f"a batch takes at most {MAX_ITEMS} items, not {count}")
@@ -150,22 +151,21 @@ def _checked(service: Service, data: BatchRequest) -> list[AloStart]:
             check_id(alo_id)
         except InvalidArgument as exc:
             raise InvalidArgument(f"results[{n}]: {exc}") from None
-    if data.wait is not None:
-        parse_duration(data.wait, "wait")
-    return starts
+    wait = None if data.wait is None else parse_duration(data.wait, "wait")
+    return starts, wait
 
 
 async def answer(service: Service, data: BatchRequest) -> BatchBody:
     """Run the batch's parts in order; every item answered in its place."""
     aio = service.system.aio
-    starts = [_item(service, a, 201) for a in await aio.start_many(_checked(service, data))]
+    checked, wait = _checked(service, data)
+    starts = [_item(service, a, 201) for a in await aio.start_many(checked)]
     completed = await aio.complete_many(
         [AloCompletion(c.id, c.result, c.result_metadata) for c in data.completes]
     )
     completes = [_item(service, answer, 200) for answer in completed]
     results: list[ResultAnswer] = []
     if data.results:
-        wait = None if data.wait is None else parse_duration(data.wait, "wait")
         plan = plan_reads(data.results)
         states, errors = await aio._settled_many(
             plan, 0.0 if wait is None else min(wait, service.max_wait)

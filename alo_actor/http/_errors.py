@@ -73,16 +73,26 @@ _ALO_ERROR_STATUS: tuple[tuple[type[AloError], int], ...] = (
 )
 
 
+def refusal_of(exc: AloError) -> tuple[str, int] | None:
+    """How the API answers an engine's refusal: the error type it names and the status
+    code; None for an error it does not expect (answered as an internal error)."""
+    for kind, status_code in _ALO_ERROR_STATUS:
+        if isinstance(exc, kind):
+            return kind.__name__, status_code
+    return None
+
+
 def _alo_error(request: Request[Any, Any, Any], exc: AloError) -> JsonResponse[FailureBody]:
     if isinstance(exc, OperationFailed):
         stack_traces: bool = request.app.state.service.expose_stack_traces
         return failure_response(
             failure_body(exc.failure, stack_traces), 424, {ALO_STATUS: status_of_failure(exc).value}
         )
-    for kind, status_code in _ALO_ERROR_STATUS:
-        if isinstance(exc, kind):
-            return failure_response(error_body(str(exc), kind.__name__), status_code)
-    return _internal_error(request, exc)
+    refusal = refusal_of(exc)
+    if refusal is None:
+        return _internal_error(request, exc)
+    kind, status_code = refusal
+    return failure_response(error_body(str(exc), kind), status_code)
 
 
 def _service_error(_: Request[Any, Any, Any], exc: ServiceError) -> JsonResponse[FailureBody]:

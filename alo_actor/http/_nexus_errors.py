@@ -14,7 +14,14 @@ from litestar import Request
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, ExceptionHandlersMap, Receive, Scope, Send
 
-from alo_actor._errors import AloError, AlreadyExists, InvalidArgument, NotFound, SystemClosed
+from alo_actor._errors import (
+    AloError,
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    SystemClosed,
+    Unavailable,
+)
 from alo_actor.http._responses import JsonResponse
 from alo_actor.nexus import HANDLER_ERROR_STATUS, handler_error
 
@@ -52,6 +59,7 @@ _ALO_ERRORS: tuple[tuple[type[AloError], str], ...] = (
     (NotFound, "NOT_FOUND"),
     (AlreadyExists, "CONFLICT"),
     (SystemClosed, "UNAVAILABLE"),
+    (Unavailable, "UNAVAILABLE"),
 )
 
 

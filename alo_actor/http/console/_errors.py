@@ -10,7 +10,8 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 
-from alo_actor._errors import AloError, InvalidArgument, NotFound, SystemClosed
+from alo_actor._errors import AloError
+from alo_actor.http._errors import refusal_of
 from alo_actor.http._service import AnyRequest
 from alo_actor.http.console._access import CONSOLE_PATH, CrossSiteRefused, SignInRequired
 from alo_actor.http.console._render import page
@@ -33,16 +34,11 @@ def _refused(request: AnyRequest, exc: CrossSiteRefused) -> Response[Any]:
     return page(request, "error.html", 403, title="Refused", error=str(exc))
 
 
-_STATUS: tuple[tuple[type[AloError], int], ...] = (
-    (NotFound, 404),
-    (InvalidArgument, 400),
-    (SystemClosed, 503),
-)
-
-
 def status_of_error(exc: AloError) -> int:
-    """The status code the console answers an engine's refusal with (as the API does)."""
-    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 409)
+    """The status code the console answers an engine's refusal with: the API's (409 for
+    one the API does not expect)."""
+    refusal = refusal_of(exc)
+    return 409 if refusal is None else refusal[1]
 
 
 def _alo_error(request: AnyRequest, exc: AloError) -> Response[Any]:

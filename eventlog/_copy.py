@@ -14,10 +14,9 @@ from typing import Any
 
 from eventlog._log import EventLog
 from eventlog._reader import LogReader
-from eventlog._types import EventLogError, Head
+from eventlog._types import COLUMNS, EventLogError, Head
 
 _CHUNK = 5000
-_COLUMNS = "position, stream_id, version, type, data, recorded_at"
 
 
 class NotEmpty(EventLogError):
@@ -50,14 +49,12 @@ def copy_events(reader: LogReader, log: EventLog) -> int:
             if log.dialect == "postgresql":
                 with (
                     conn.cursor() as cursor,
-                    cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copying,
+                    cursor.copy(f"COPY events ({COLUMNS}) FROM STDIN") as copying,
                 ):
                     for event in chunk:
                         copying.write_row(event)
             else:
-                conn.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", chunk
-                )
+                conn.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", chunk)
             count += len(chunk)
         _set_head(conn, log, head)
         return count

@@ -121,13 +121,13 @@ def ensure_schema(conn: sqlite3.Connection, shards: int = DEFAULT_SHARDS) -> Non
     refused is left exactly as it was.
     """
     # Checked before switching to WAL, which rewrites the header of a file not yet in WAL.
-    _refuse_newer(read_schema_version(conn) or 0)
+    refuse_newer(read_schema_version(conn) or 0)
     _use_wal(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Read again: another process may have created or migrated the file meanwhile.
         version = read_schema_version(conn) or 0
-        _refuse_newer(version)
+        refuse_newer(version)
         if version == SCHEMA_VERSION:
             conn.execute("COMMIT")
             return
@@ -146,7 +146,8 @@ def ensure_schema(conn: sqlite3.Connection, shards: int = DEFAULT_SHARDS) -> Non
         raise
 
 
-def _refuse_newer(version: int) -> None:
+def refuse_newer(version: int) -> None:
+    """Raises SchemaError for a log written by a newer alo-actor than this one."""
     if version > SCHEMA_VERSION:
         raise SchemaError(
             f"event log schema version {version} is newer than this program "

@@ -16,6 +16,7 @@ from eventlog._follow import POLL_INTERVAL, Consumer, Follower, Frontier
 from eventlog._log import FOLLOW_CHUNK, EventLog, check_options, literal
 from eventlog._schema import DEFAULT_SHARDS, ensure_schema, read_schema_version
 from eventlog._types import (
+    COLUMNS,
     Append,
     Claim,
     Durability,
@@ -31,7 +32,6 @@ from eventlog._types import (
 from eventlog._writer import Writer
 
 _R = TypeVar("_R")
-_COLUMNS = "position, stream_id, version, type, data, recorded_at"
 HEAD_SQL = (
     "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), "
     "(SELECT value FROM meta WHERE key = 'deletions')"
@@ -153,7 +153,7 @@ class SqliteEventLog(EventLog):
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version",
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version",
             (stream_id, from_version),
         )
         return [RecordedEvent(*row) for row in rows]
@@ -161,7 +161,7 @@ class SqliteEventLog(EventLog):
     def _events_of(self, stream_ids: list[str]) -> list[RecordedEvent]:
         # In (stream_id, version) order: the unique index's, so SQLite sorts nothing.
         rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id IN "
+            f"SELECT {COLUMNS} FROM events WHERE stream_id IN "
             f"({','.join('?' * len(stream_ids))}) ORDER BY stream_id, version",
             stream_ids,
         )
@@ -184,7 +184,7 @@ class SqliteEventLog(EventLog):
         while remaining is None or remaining > 0:
             n = chunk if remaining is None else min(chunk, remaining)
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                f"SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
                 (position, n),
             ).fetchall()
             for row in rows:
@@ -204,7 +204,7 @@ class SqliteEventLog(EventLog):
 
     def _between(self, after: int, upto: int) -> list[RecordedEvent]:
         rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position",
+            f"SELECT {COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position",
             (after, upto),
         )
         return [RecordedEvent(*row) for row in rows]

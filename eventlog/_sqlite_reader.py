@@ -16,13 +16,12 @@ from typing import Any, ClassVar, Literal
 from eventlog import _ahead
 from eventlog._ahead import HEADER, NEXT_POSITION, chunk_ranges
 from eventlog._connect import BUSY_TIMEOUT_MS
-from eventlog._reader import CorruptLog, LogReader
-from eventlog._schema import MIN_READABLE_VERSION, SCHEMA_VERSION
+from eventlog._log import STREAMS_PER_READ
+from eventlog._reader import COLUMN_NAMES, CorruptLog, LogReader
+from eventlog._schema import MIN_READABLE_VERSION, refuse_newer
 from eventlog._sqlite import HEAD_SQL, inspect_sqlite
-from eventlog._types import Head, RecordedEvent, SchemaError
+from eventlog._types import COLUMNS, Head, RecordedEvent, SchemaError
 
-_COLUMNS = "position, stream_id, version, type, data, recorded_at"
-_COLUMN_NAMES = frozenset(RecordedEvent._fields)
 _make = RecordedEvent._make
 _logger = logging.getLogger(__name__)
 # A scan this long or longer reads ahead in a helper process by default: below it,
@@ -33,8 +32,6 @@ AHEAD_MIN_ROWS = 100_000
 AHEAD_CHUNK = 1000
 # The helper's pipe: Linux's default ceiling for an unprivileged process.
 _PIPE_SIZE = 1 << 20
-# Streams per query: well under SQLite's 999-parameter limit of older versions.
-_BATCH = 500
 
 
 def _spare_core() -> bool:
@@ -73,11 +70,7 @@ class SqliteLogReader(LogReader):
             raise
         except sqlite3.Error as exc:
             raise CorruptLog(f"cannot read {self.path}: {exc}") from exc
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"event log schema version {version} is newer than this program "
-                f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
-            )
+        refuse_newer(version)
         if version < MIN_READABLE_VERSION:
             # Reading an old schema would need a migration, and a reader never writes.
             raise SchemaError(
@@ -136,7 +129,7 @@ class SqliteLogReader(LogReader):
         Raises ValueError for an unknown column, CorruptLog if the file cannot be
         read (here or in the helper).
         """
-        unknown = set(columns) - _COLUMN_NAMES
+        unknown = set(columns) - COLUMN_NAMES
         if unknown:
             raise ValueError(f"no such column: {', '.join(sorted(unknown))}")
         sql = (
@@ -256,7 +249,7 @@ class SqliteLogReader(LogReader):
         position = from_position
         while True:
             rows = self._query(
-                f"SELECT {_COLUMNS} FROM events WHERE position > ?1 "
+                f"SELECT {COLUMNS} FROM events WHERE position > ?1 "
                 "AND (?2 < 0 OR position <= ?2) ORDER BY position LIMIT ?3",
                 (position, until, chunk),
             )
@@ -272,20 +265,18 @@ class SqliteLogReader(LogReader):
     ) -> list[RecordedEvent]:
         until = -1 if until_position is None else until_position
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ?1 AND version >= ?2 "
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = ?1 AND version >= ?2 "
             "AND (?3 < 0 OR position <= ?3) ORDER BY position",
             (stream_id, from_version, until),
         )
         return list(map(_make, rows))
 
     def read_last(self, count: int) -> list[RecordedEvent]:
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM events ORDER BY position DESC LIMIT ?", (count,)
-        )
+        rows = self._query(f"SELECT {COLUMNS} FROM events ORDER BY position DESC LIMIT ?", (count,))
         return list(map(_make, reversed(rows)))
 
     def read_event(self, position: int) -> RecordedEvent | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE position = ?", (position,))
+        rows = self._query(f"SELECT {COLUMNS} FROM events WHERE position = ?", (position,))
         return _make(rows[0]) if rows else None
 
     def first_position(self) -> int:
@@ -319,8 +310,8 @@ class SqliteLogReader(LogReader):
         until = -1 if until_position is None else until_position
         ids = list(stream_ids)
         found: dict[str, int] = {}
-        for start in range(0, len(ids), _BATCH):
-            batch = ids[start : start + _BATCH]
+        for start in range(0, len(ids), STREAMS_PER_READ):
+            batch = ids[start : start + STREAMS_PER_READ]
             rows = self._query(
                 f"SELECT stream_id, MAX(position) FROM events WHERE stream_id IN "
                 f"({','.join('?' * len(batch))}) AND (?{len(batch) + 1} < 0 "
@@ -348,7 +339,7 @@ class SqliteLogReader(LogReader):
                 # SQLite enforces it, so the scan below could only find nothing.
                 return []
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM events AS e WHERE EXISTS (SELECT 1 FROM events AS f "
+            f"SELECT {COLUMNS} FROM events AS e WHERE EXISTS (SELECT 1 FROM events AS f "
             "WHERE f.stream_id = e.stream_id AND f.version = e.version "
             "AND f.position < e.position) ORDER BY position"
         )

@@ -44,6 +44,10 @@ class RecordedEvent(NamedTuple):
     recorded_at: float
 
 
+# The events table's columns, in RecordedEvent's order (for SELECT lists, both backends).
+COLUMNS = ", ".join(RecordedEvent._fields)
+
+
 class EventLogError(Exception):
     """Base class of every error the event log raises."""
 

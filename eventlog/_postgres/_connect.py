@@ -36,7 +36,7 @@ def connect(
             connect_timeout=CONNECT_TIMEOUT,
         )
     except psycopg.OperationalError as exc:
-        raise Unreachable(f"cannot connect to {shown(url)}: {_first_line(exc)}") from exc
+        raise Unreachable(f"cannot connect to {shown(url)}: {first_line(exc)}") from exc
     try:
         for name, value in options.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
@@ -56,5 +56,7 @@ def writer_settings(durability: Durability) -> dict[str, str]:
 READER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def first_line(error: BaseException) -> str:
+    """The first line of an error's text (its class name if it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

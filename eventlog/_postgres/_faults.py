@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 
+from eventlog._postgres._connect import first_line
 from eventlog._types import LogUnwritable, Unreachable
 
 # By SQLSTATE (PostgreSQL's appendix A), then by its class (the first two characters).
@@ -56,14 +57,9 @@ def unwritable(error: BaseException) -> LogUnwritable | None:
                 return None
             if code.startswith(_SESSION_ENDED):
                 reason += _UNKNOWN
-        reason = f"{reason} ({_first_line(error)})"
+        reason = f"{reason} ({first_line(error)})"
     else:
         return None
     fault = LogUnwritable(reason)
     fault.__cause__ = error
     return fault
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

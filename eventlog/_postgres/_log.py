@@ -20,6 +20,7 @@ from eventlog._postgres._schema import current_schema, ensure_schema, read_schem
 from eventlog._postgres._writer import Connection, PostgresWriter
 from eventlog._schema import DEFAULT_SHARDS
 from eventlog._types import (
+    COLUMNS,
     Append,
     Claim,
     Durability,
@@ -34,7 +35,6 @@ from eventlog._types import (
 )
 
 _R = TypeVar("_R")
-_COLUMNS = "position, stream_id, version, type, data, recorded_at"
 _HEAD = "SELECT position, deletions FROM head"
 _LEASES = "SELECT shard, owner, epoch, expires_at FROM leases ORDER BY shard"
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
@@ -176,15 +176,14 @@ class PostgresEventLog(EventLog):
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND version >= %s "
-            "ORDER BY version",
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = %s AND version >= %s ORDER BY version",
             (stream_id, from_version),
         )
         return [RecordedEvent(*row) for row in rows]
 
     def _events_of(self, stream_ids: list[str]) -> list[RecordedEvent]:
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s) ORDER BY stream_id, version",
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = ANY(%s) ORDER BY stream_id, version",
             (stream_ids,),
         )
         return [RecordedEvent(*row) for row in rows]
@@ -201,7 +200,7 @@ class PostgresEventLog(EventLog):
         while remaining is None or remaining > 0:
             n = chunk if remaining is None else min(chunk, remaining)
             rows = self.query(
-                f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
+                f"SELECT {COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
                 (position, n),
             )
             for row in rows:
@@ -221,7 +220,7 @@ class PostgresEventLog(EventLog):
 
     def _between(self, after: int, upto: int) -> list[RecordedEvent]:
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM events WHERE position > %s AND position <= %s "
+            f"SELECT {COLUMNS} FROM events WHERE position > %s AND position <= %s "
             "ORDER BY position",
             (after, upto),
         )

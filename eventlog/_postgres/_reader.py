@@ -9,16 +9,14 @@ from typing import Any, ClassVar, Literal
 import psycopg
 
 from eventlog._location import shown
+from eventlog._log import STREAMS_PER_READ
 from eventlog._postgres._connect import READER_SETTINGS, connect
 from eventlog._postgres._log import inspect_postgres
 from eventlog._reader import COLUMN_NAMES, LogReader
-from eventlog._schema import SCHEMA_VERSION
-from eventlog._types import Head, RecordedEvent, SchemaError, Unreachable
+from eventlog._schema import refuse_newer
+from eventlog._types import COLUMNS, Head, RecordedEvent, Unreachable
 
-_COLUMNS = "position, stream_id, version, type, data, recorded_at"
 _make = RecordedEvent._make
-# Streams per query in ``last_positions``.
-_BATCH = 500
 
 
 class PostgresLogReader(LogReader):
@@ -34,11 +32,7 @@ class PostgresLogReader(LogReader):
         self.path = os.fspath(location)
         self.location = shown(self.path)
         version = inspect_postgres(self.path)
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"event log schema version {version} is newer than this program "
-                f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
-            )
+        refuse_newer(version)
         self._conn = connect(self.path, read_only=True, settings=READER_SETTINGS)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -83,7 +77,7 @@ class PostgresLogReader(LogReader):
         position = from_position
         while True:
             rows = self.query(
-                f"SELECT {_COLUMNS} FROM events WHERE position > %s "
+                f"SELECT {COLUMNS} FROM events WHERE position > %s "
                 "AND (%s::bigint IS NULL OR position <= %s) ORDER BY position LIMIT %s",
                 (position, until_position, until_position, chunk),
             )
@@ -98,20 +92,18 @@ class PostgresLogReader(LogReader):
         self, stream_id: str, from_version: int = 1, *, until_position: int | None = None
     ) -> list[RecordedEvent]:
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND version >= %s "
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = %s AND version >= %s "
             "AND (%s::bigint IS NULL OR position <= %s) ORDER BY position",
             (stream_id, from_version, until_position, until_position),
         )
         return list(map(_make, rows))
 
     def read_last(self, count: int) -> list[RecordedEvent]:
-        rows = self.query(
-            f"SELECT {_COLUMNS} FROM events ORDER BY position DESC LIMIT %s", (count,)
-        )
+        rows = self.query(f"SELECT {COLUMNS} FROM events ORDER BY position DESC LIMIT %s", (count,))
         return list(map(_make, reversed(rows)))
 
     def read_event(self, position: int) -> RecordedEvent | None:
-        rows = self.query(f"SELECT {_COLUMNS} FROM events WHERE position = %s", (position,))
+        rows = self.query(f"SELECT {COLUMNS} FROM events WHERE position = %s", (position,))
         return _make(rows[0]) if rows else None
 
     def first_position(self) -> int:
@@ -144,11 +136,11 @@ class PostgresLogReader(LogReader):
     ) -> dict[str, int]:
         ids = list(stream_ids)
         found: dict[str, int] = {}
-        for start in range(0, len(ids), _BATCH):
+        for start in range(0, len(ids), STREAMS_PER_READ):
             rows = self.query(
                 "SELECT stream_id, max(position) FROM events WHERE stream_id = ANY(%s) "
                 "AND (%s::bigint IS NULL OR position <= %s) GROUP BY stream_id",
-                (ids[start : start + _BATCH], until_position, until_position),
+                (ids[start : start + STREAMS_PER_READ], until_position, until_position),
             )
             found.update(rows)
         return found
@@ -164,7 +156,7 @@ class PostgresLogReader(LogReader):
         if unique:
             return []  # PostgreSQL enforces it, so the scan below could only find nothing
         rows = self.query(
-            f"SELECT {_COLUMNS} FROM events AS e WHERE EXISTS (SELECT 1 FROM events AS f "
+            f"SELECT {COLUMNS} FROM events AS e WHERE EXISTS (SELECT 1 FROM events AS f "
             "WHERE f.stream_id = e.stream_id AND f.version = e.version "
             "AND f.position < e.position) ORDER BY position"
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from eventlog._schema import FORMAT, SCHEMA_VERSION, version_in_meta
+from eventlog._schema import FORMAT, SCHEMA_VERSION, refuse_newer, version_in_meta
 from eventlog._types import SchemaError
 
 TABLES = ("meta", "events", "head", "leases", "members")
@@ -124,10 +124,6 @@ def ensure_schema(conn: psycopg.Connection[Any], shards: int) -> None:
                 (shards,),
             )
             return
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"event log schema version {version} is newer than this program "
-                f"understands ({SCHEMA_VERSION}); upgrade alo-actor"
-            )
+        refuse_newer(version)
         if version < SCHEMA_VERSION:  # PostgreSQL logs began at version 2
             raise SchemaError(f"event log schema version {version} is not one PostgreSQL has")

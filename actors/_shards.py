@@ -95,12 +95,11 @@ class Shards:
         executes: Callable[[], bool] = lambda: True,
         busy: Callable[[Collection[int]], int] = lambda shards: 0,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        name: str | None = None,
     ) -> None:
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be positive, not {lease_seconds!r}")
         self.log = log
-        self.id = f"{name or _HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.id = f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.lease_seconds = float(lease_seconds)
         self._on_claimed = on_claimed
         self._on_lost = on_lost
@@ -182,9 +181,9 @@ class Shards:
         self._thread = threading.Thread(target=self._run, name="alo-shards", daemon=True)
         self._thread.start()
 
-    def stop(self, *, leave: bool = True) -> None:
-        """Stop the heartbeat; with ``leave``, release every lease at once (a graceful
-        stop hands the shards over) and tell ``on_lost``. Idempotent."""
+    def stop(self) -> None:
+        """Stop the heartbeat, release every lease at once (a graceful stop hands the
+        shards over) and tell ``on_lost``. Idempotent."""
         if self._stop.is_set():
             return
         self._stop.set()
@@ -197,11 +196,10 @@ class Shards:
             shards, self._held = list(self._held), {}
         if shards:
             self._on_lost(shards)
-            if leave and self._others:  # someone to hand over to: let them start clean
+            if self._others:  # someone to hand over to: let them start clean
                 self._drain(shards)
-        if leave:
-            with contextlib.suppress(Exception):  # a closed log or a failing disk
-                self.log.leave(self.id)
+        with contextlib.suppress(Exception):  # a closed log or a failing disk
+            self.log.leave(self.id)
 
     # -- the heartbeat ---------------------------------------------------------------
 

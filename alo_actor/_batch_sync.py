@@ -104,13 +104,20 @@ class BatchVerbs:
                     ],
                 )
             )
+        if not self._answered(reply, timeout):
+            return None, [], slots
+        values, errors = reply.value
+        return values, errors, slots
+
+    def _answered(self, reply: SyncReply, timeout: float | None) -> bool:
+        """Wait for ``reply`` at most ``timeout`` s (None: as long as it takes); whether
+        it came. Raises SystemClosed if the system closes meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
             if reply.wait(wait):
-                values, errors = reply.value
-                return values, errors, slots
+                return True
             if deadline is not None and time.monotonic() >= deadline:
-                return None, [], slots
+                return False
             if self._closed:
                 raise SystemClosed("the ALO system was closed while waiting")

@@ -62,8 +62,6 @@ from alo_actor.readmodel import (
 )
 from eventlog import Claim, Durability, EventLog, Head, RecordedEvent
 
-_SLICE = 0.5  # how often a blocked caller checks that the system is still open
-
 
 class AloSystem(BatchVerbs):
     """Durable promises in one SQLite log: open it, register handlers, start ALOs.
@@ -251,23 +249,17 @@ class AloSystem(BatchVerbs):
     def _ask(self, alo_id: str, command: Command, want: int, timeout: float | None = None) -> Any:
         reply = SyncReply()
         self._send(Deliver(alo_id, Ask(command, reply, want)))
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            wait = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
-            if reply.wait(wait):
-                if reply.error is not None:
-                    raise reply.error
-                return reply.value
-            if deadline is not None and time.monotonic() >= deadline:
-                self._send(Unwait(alo_id, reply))
-                # The timeout bounds the wait for the ALO to settle, not the round trip
-                # to the supervisor: one already settled (timeout=0 included) answers.
-                state, _ = self._ask(alo_id, Read(), INFO)
-                if state.terminal:
-                    return state
-                raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s")
-            if self._closed:
-                raise SystemClosed("the ALO system was closed while waiting")
+        if self._answered(reply, timeout):
+            if reply.error is not None:
+                raise reply.error
+            return reply.value
+        self._send(Unwait(alo_id, reply))
+        # The timeout bounds the wait for the ALO to settle, not the round trip to the
+        # supervisor: one already settled (timeout=0 included) answers.
+        state, _ = self._ask(alo_id, Read(), INFO)
+        if state.terminal:
+            return state
+        raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s")
 
     @property
     def member(self) -> str:
@@ -506,7 +498,7 @@ class AloSystem(BatchVerbs):
 
     def _stop_engine(self) -> None:
         # The leases go first, so that another process takes over the ALOs at once.
-        self._shards.stop(leave=True)
+        self._shards.stop()
         self._ref.stop(block=True, timeout=30)
         self._runner.close()
         self.log.close()

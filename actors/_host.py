@@ -105,9 +105,11 @@ class Behavior(Protocol[S, E]):
         state already includes them), with their log positions."""
         ...
 
-    def wants_foreign(self, entity_id: str, events: Sequence[E], positions: Sequence[int]) -> bool:
+    def wants_foreign(self, entity_id: str, recorded: Sequence[RecordedEvent]) -> bool:
         """Whether events another process committed to an entity not active here call
-        for effects here (the host then activates it and calls ``on_foreign``)."""
+        for effects here (the host then activates it and calls ``on_foreign``). Given
+        as stored (their ``type`` and ``position`` say enough): most are not wanted, and
+        are never decoded."""
         ...
 
     def can_passivate(self, entity: Entity[S]) -> bool: ...
@@ -441,7 +443,6 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             self.deliver(item.entity_id, item.message)
 
     def _apply_foreign(self, entity_id: str, recorded: list[RecordedEvent]) -> None:
-        decode = self.behavior.decode
         entity = self.entities.get(entity_id)
         if entity is None:
             cached = self._cache.pop(entity_id, None)
@@ -450,11 +451,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 # refresh, say) has had its effects, and must not have them twice.
                 entity = self.entities[entity_id] = cached
             else:
-                events = [decode(event) for event in recorded]
-                positions = [event.position for event in recorded]
-                if self.behavior.wants_foreign(entity_id, events, positions):
+                if self.behavior.wants_foreign(entity_id, recorded):
                     entity = self.entities[entity_id] = self._replayed(entity_id)
-                    self.behavior.on_foreign(entity, events, positions)
+                    self._run_foreign(entity, recorded)
                     self._maybe_passivate(entity)
                 return
         late = self._late(entity, recorded)
@@ -464,7 +463,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
             entity.stale = True  # its append will conflict, or follow these: see then
             return
         if late:
-            self._run_late(entity, late)
+            self._run_foreign(entity, late)
         fresh = [event for event in recorded if event.version > entity.version]
         if not fresh:  # written here, or already read
             self._maybe_passivate(entity)  # (one just taken from the cache goes back)
@@ -487,10 +486,11 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         version = entity.version
         return [e for e in recorded if e.position <= unrun and e.version <= version]
 
-    def _run_late(self, entity: Entity[S], late: Sequence[RecordedEvent]) -> None:
+    def _run_foreign(self, entity: Entity[S], recorded: Sequence[RecordedEvent]) -> None:
+        """The effects of another process's events, which ``entity.state`` includes."""
         decode = self.behavior.decode
-        events = [decode(event) for event in late]
-        self.behavior.on_foreign(entity, events, [event.position for event in late])
+        events = [decode(event) for event in recorded]
+        self.behavior.on_foreign(entity, events, [event.position for event in recorded])
 
     def _refresh(self, entity: Entity[S]) -> None:
         """Bring an entity up to the log: fold what was committed since its version (by
@@ -498,7 +498,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         read already, handed on while its append was in flight)."""
         late, entity.late = entity.late, None
         if late:
-            self._run_late(entity, late)
+            self._run_foreign(entity, late)
         self._fold(entity, self.log.read_stream(entity.id, entity.version + 1))
 
     def _fold(self, entity: Entity[S], recorded: Sequence[RecordedEvent]) -> None:

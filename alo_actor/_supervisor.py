@@ -130,7 +130,9 @@ OWNER_ONLY: frozenset[type[Command]] = frozenset(
 )
 # Events another process may write that call for the holder's work: an attempt to run
 # (a start, a resume), a deadline to arm, result URLs owed.
-_CALL_FOR_WORK: tuple[type[AloEvent], ...] = (Started, Resumed, DeliveriesDue)
+_CALL_FOR_WORK: frozenset[str] = frozenset(
+    str(t.__struct_config__.tag) for t in (Started, Resumed, DeliveriesDue)
+)
 
 
 @dataclass(slots=True)
@@ -349,24 +351,31 @@ class AloBehavior:
             assert host is not None
             host.actor_ref.tell(Deliver(entity.id, Ask(BeginAttempt(), None, NOTHING)))
 
-    def wants_foreign(
-        self, entity_id: str, events: Sequence[AloEvent], positions: Sequence[int]
-    ) -> bool:
+    def wants_foreign(self, entity_id: str, recorded: Sequence[RecordedEvent]) -> bool:
         """Whether another process's events for an ALO not active here call for work
-        here: where this process holds the shard, a start, a resume or owed URLs."""
-        events = self._since_claim(entity_id, events, positions)
-        return any(isinstance(e, _CALL_FOR_WORK) for e in events)
+        here: where this process holds the shard, a start, a resume or owed URLs
+        committed since it claimed the shard (read by type, undecoded)."""
+        since = self._claimed_at(entity_id)
+        if since is None:
+            return False
+        return any(e.type in _CALL_FOR_WORK and e.position > since for e in recorded)
+
+    def _claimed_at(self, entity_id: str) -> int | None:
+        """The log position from which another process's events for the ALO are this
+        process's to act on: after it claimed the ALO's shard (the work of those before
+        is its recovery's, which reads the log after the claim); None if it does not
+        hold the shard, 0 if nothing is sharded."""
+        shards = self.shards
+        if shards is None:
+            return 0
+        return shards.claimed_at(shards.log.shard_of(entity_id))
 
     def _since_claim(
         self, entity_id: str, events: Sequence[AloEvent], positions: Sequence[int]
     ) -> Sequence[AloEvent]:
         """Of another process's events, those committed after this process claimed the
-        ALO's shard (none if it does not hold the shard): the work of those before the
-        claim is its recovery's, which reads the log after the claim."""
-        shards = self.shards
-        if shards is None:
-            return events
-        since = shards.claimed_at(shards.log.shard_of(entity_id))
+        ALO's shard (none if it does not hold the shard)."""
+        since = self._claimed_at(entity_id)
         if since is None:
             return ()
         return [e for e, position in zip(events, positions, strict=True) if position > since]

@@ -179,9 +179,7 @@ class CounterBehavior:
         self.foreign.append((entity.id, list(events), list(positions)))
         self._wake_watchers(entity)
 
-    def wants_foreign(
-        self, entity_id: str, events: Sequence[Event], positions: Sequence[int]
-    ) -> bool:
+    def wants_foreign(self, entity_id: str, recorded: Sequence[RecordedEvent]) -> bool:
         return False  # a counter has no work to do for what others wrote
 
     def can_passivate(self, entity: Entity[int]) -> bool:

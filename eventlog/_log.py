@@ -69,6 +69,7 @@ class EventLog(abc.ABC):
     frontier: Frontier
     # The log's one writer thread in this process (both backends share its shape).
     _writer: BatchWriter[Any]
+    _closed: bool
 
     @classmethod
     def open(
@@ -93,7 +94,6 @@ class EventLog(abc.ABC):
 
     # -- writing ---------------------------------------------------------------
 
-    @abc.abstractmethod
     def submit(self, append: Append) -> None:
         """Queue an append and return at once; ``append.sink`` is called on the writer
         thread after COMMIT, with ``append.positions`` or ``append.error`` (a
@@ -102,6 +102,7 @@ class EventLog(abc.ABC):
         Raises TypeError for an append the log cannot store (nothing is queued),
         LogClosed once closed.
         """
+        self._writer.submit(append)
 
     def submit_many(self, appends: Sequence[Append]) -> None:
         """Queue appends in order, as ``submit`` does each, but without its checks: for a
@@ -323,9 +324,9 @@ class EventLog(abc.ABC):
         afterwards ``submit`` and ``append`` raise LogClosed."""
 
     @property
-    @abc.abstractmethod
     def closed(self) -> bool:
         """Whether ``close`` was called."""
+        return self._closed
 
     def __enter__(self) -> EventLog:
         return self

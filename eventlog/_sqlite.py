@@ -17,7 +17,6 @@ from eventlog._log import FOLLOW_CHUNK, EventLog, check_options, literal
 from eventlog._schema import DEFAULT_SHARDS, ensure_schema, read_schema_version
 from eventlog._types import (
     COLUMNS,
-    Append,
     Claim,
     Durability,
     Head,
@@ -108,9 +107,6 @@ class SqliteEventLog(EventLog):
         self._closed = False
 
     # -- writing ---------------------------------------------------------------
-
-    def submit(self, append: Append) -> None:
-        self._writer.submit(append)
 
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         ids = list(stream_ids)
@@ -342,10 +338,6 @@ class SqliteEventLog(EventLog):
             self._local.conn = None
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 def _head(conn: sqlite3.Connection) -> Head:

@@ -21,7 +21,6 @@ from eventlog._postgres._writer import Connection, PostgresWriter
 from eventlog._schema import DEFAULT_SHARDS
 from eventlog._types import (
     COLUMNS,
-    Append,
     Claim,
     Durability,
     Head,
@@ -127,9 +126,6 @@ class PostgresEventLog(EventLog):
         self._closed = False
 
     # -- writing ---------------------------------------------------------------
-
-    def submit(self, append: Append) -> None:
-        self._writer.submit(append)
 
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         ids = list(stream_ids)
@@ -365,10 +361,6 @@ class PostgresEventLog(EventLog):
             self._listener.stop()
         self._writer.close()
         self._pool.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 def _configure_reader(conn: Connection) -> None:

@@ -243,9 +243,10 @@ class AloBehavior:
         decision = decide(entity.state, command, self.clock.now())
         if message.reply is None:
             return decision.events, None
-        if decision.error is None and decision.created is None:
-            # The ask is its own token when the decision adds nothing to it: one object
-            # fewer for the garbage collector while the commit is in flight.
+        if decision.error is None and decision.created is (True if kind is Start else None):
+            # The ask is its own token when the decision adds nothing to it that ``then``
+            # cannot tell from the ask (a start that is its own token created its ALO):
+            # one object fewer for the garbage collector while the commit is in flight.
             return decision.events, message
         return decision.events, _Answer(message, decision.error, decision.created)
 
@@ -256,7 +257,9 @@ class AloBehavior:
         failure: BaseException | None,
     ) -> None:
         if type(token) is Ask:
-            message, error, created = token, None, None
+            # See handle: such a start created its ALO.
+            message, error = token, None
+            created = True if type(token.command) is Start else None
         else:
             assert isinstance(token, _Answer)
             message, error, created = token.message, token.error, token.created
@@ -302,17 +305,18 @@ class AloBehavior:
             ):
                 self._deliver(state)
             return
-        if not self.owns(entity.id):
-            return  # the holder of the shard reads these events and does the work
+        # Only the holder of the shard does the work these events call for (elsewhere,
+        # it reads them and does it): asked only of events that call for some, since
+        # most (a start without a deadline or a handler) call for none.
         for event in events:
             if isinstance(event, Started):
-                if event.deadline is not None:
+                if event.deadline is not None and self.owns(entity.id):
                     self._arm(event.deadline, entity.id, Read())
                 if state.attempt_running:
-                    self._launch(entity, state)
+                    self._launch(entity, state)  # (only where the shard is held)
             elif isinstance(event, AttemptStarted):
                 self._launch(entity, state)
-            elif isinstance(event, AttemptFailed):
+            elif isinstance(event, AttemptFailed) and self.owns(entity.id):
                 if entity.attached is not None:
                     entity.attached.stop_attempt = None
                 self._arm(event.retry_at, entity.id, BeginAttempt())

@@ -284,6 +284,23 @@ def bound(statements: Sequence[Statement], first: int | None) -> Sequence[Statem
     ]
 
 
+# Parameter rows by SQL text, the texts in order of first appearance, rows in order.
+Groups = dict[str, list[tuple[Any, ...]]]
+
+
+def add_bound(groups: Groups, statements: Sequence[Statement], first: int | None) -> None:
+    """Add the statements' parameter rows to ``groups``, a leading ``FIRST_POSITION``
+    replaced by ``first``: ``bound`` and grouping in one pass, for a writer's batch
+    (no (sql, params) pair is rebuilt for every statement of every append)."""
+    for sql, given in statements:
+        params = (first, *given[1:]) if given and given[0] is FIRST_POSITION else given
+        group = groups.get(sql)
+        if group is None:
+            groups[sql] = [params]
+        else:
+            group.append(params)
+
+
 def _is_sequence(value: object) -> TypeGuard[Sequence[Any]]:
     # list and tuple first: isinstance against the Sequence ABC goes through
     # abc.__instancecheck__, which showed as a fifth of the supervisor's time.

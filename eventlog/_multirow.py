@@ -42,8 +42,9 @@ WHERE version = 1
 ORDER BY ord
 """
 
-# stream_id, version, type, data, recorded_at, and a number that orders the rows.
-EventRow = tuple[str, int, str, bytes, float, int]
+# Each row's parameters: stream_id, version, type, data, recorded_at, and a number
+# that orders the rows.
+EVENT_COLUMNS = 6
 
 # Statements that take one row of parameters as a VALUES row, so that several
 # executions can be one statement with several VALUES rows (see ``Append``):
@@ -64,13 +65,15 @@ def _events_sql(rows: int) -> str:
     return _INSERT_EVENTS.format(values=", ".join(["(?, ?, ?, ?, ?, ?)"] * rows))
 
 
-def insert_events(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> int:
-    """Insert the rows in the order of their last field, as far as each continues its
-    stream; return how many."""
+def insert_events(conn: sqlite3.Connection, flat: list[Any]) -> int:
+    """Insert the rows whose parameters ``flat`` holds one after another (``EVENT_COLUMNS``
+    each: no tuple per row), in the order of their last field, as far as each continues
+    its stream; return how many."""
     before = conn.total_changes
-    for start in range(0, len(rows), _MAX_ROWS):
-        chunk = rows[start : start + _MAX_ROWS]
-        conn.execute(_events_sql(len(chunk)), list(chain.from_iterable(chunk)))
+    per = _MAX_ROWS * EVENT_COLUMNS
+    for start in range(0, len(flat), per):
+        chunk = flat[start : start + per]
+        conn.execute(_events_sql(len(chunk) // EVENT_COLUMNS), chunk)
     # Not the cursor's rowcount: sqlite3 reports -1 for a statement that starts WITH.
     return conn.total_changes - before
 
@@ -102,7 +105,12 @@ def grouped(statements: Sequence[Statement]) -> dict[str, list[tuple[Any, ...]]]
 def execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
     """Run statements grouped by SQL text (first appearance first), in order within a
     group: those with a VALUES row as multi-row statements, others with executemany."""
-    for sql, rows in grouped(statements).items():
+    execute_groups(conn, grouped(statements))
+
+
+def execute_groups(conn: sqlite3.Connection, groups: dict[str, list[tuple[Any, ...]]]) -> None:
+    """``execute_grouped`` of statements already grouped (see ``grouped``)."""
+    for sql, rows in groups.items():
         width = len(rows[0])
         if len(rows) == 1 or width == 0 or _multi_row(sql, 1) is None:
             conn.executemany(sql, rows)

@@ -3,15 +3,14 @@ and watches the WAL file (see ``_faults``)."""
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from eventlog._batches import BatchWriter, bound, check_statements, detach
+from eventlog._batches import BatchWriter, Groups, add_bound, bound, check_statements, detach
 from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
-from eventlog._multirow import execute_grouped, insert_events
+from eventlog._multirow import execute_grouped, execute_groups, insert_events
 from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
 
 if TYPE_CHECKING:
@@ -127,34 +126,31 @@ class Writer(BatchWriter[sqlite3.Connection]):
         try:
             # Inside the transaction: no claim can move an epoch until it ends.
             stored = _unfenced(conn, batch)
-            # Each row ends with its place in the batch, which orders the insert.
-            place = itertools.count()
-            rows = [
-                (
-                    append.stream_id,
-                    append.expected_version + i,
-                    event.type,
-                    event.data,
-                    now,
-                    next(place),
-                )
-                for append in stored
-                for i, event in enumerate(append.events, start=1)
-            ]
-            if insert_events(conn, rows) != len(rows):
+            # Each row ends with its place in the batch, which orders the insert. The
+            # rows go flat into one list: no tuple per row for the collector to count.
+            flat: list[object] = []
+            row = flat.extend
+            place = 0
+            for append in stored:
+                stream_id, version = append.stream_id, append.expected_version
+                for event in append.events:
+                    version += 1
+                    row((stream_id, version, event[0], event[1], now, place))
+                    place += 1
+            if insert_events(conn, flat) != place:
                 raise _Conflict
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-            position = first = last - len(rows)
-            extra: list[Statement] = []
+            position = first = last - place
+            groups: Groups = {}
             for append in stored:
                 n = len(append.events)
                 append.positions = range(position + 1, position + n + 1)
                 if append.extra:
-                    extra.extend(bound(append.extra, position + 1 if n else None))
+                    add_bound(groups, append.extra, position + 1 if n else None)
                 position += n
-            if extra:
+            if groups:
                 try:
-                    execute_grouped(conn, extra)
+                    execute_groups(conn, groups)
                 except _OWN_FAULT as exc:
                     raise _Conflict from exc  # find the append it belongs to, one by one
             self._commit_positions(first + 1, last)

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from eventlog._batches import BatchWriter, bound, check, check_statements, detach
+from eventlog._batches import (
+    BatchWriter,
+    Groups,
+    add_bound,
+    bound,
+    check,
+    check_statements,
+    detach,
+)
 from eventlog._multirow import grouped
 from eventlog._postgres._faults import PROBE, unwritable
 from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
@@ -104,7 +112,7 @@ class PostgresWriter(BatchWriter[Connection]):
         def delete(conn: Connection) -> int:
             # The head first: ordered with every process's appends, and counted there.
             conn.execute(_LOCK_HEAD)
-            _execute_grouped(conn, extra)  # while the events they may refer to are there
+            _execute_groups(conn, grouped(extra))  # while the events they may refer to are there
             row = conn.execute(_DELETE, (stream_ids,)).fetchone()
             streams = int(row[0]) if row else 0
             if streams:
@@ -203,12 +211,12 @@ class PostgresWriter(BatchWriter[Connection]):
             columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
             positions, ids, versions, types, datas, times = columns
             position = head
-            extra: list[Statement] = []
+            groups: Groups = {}
             for append, after in stored:
                 n = len(append.events)
                 version = after
                 if append.extra:
-                    extra.extend(bound(append.extra, position + 1 if n else None))
+                    add_bound(groups, append.extra, position + 1 if n else None)
                 append.positions = range(position + 1, position + n + 1)
                 for event in append.events:
                     position += 1
@@ -227,7 +235,7 @@ class PostgresWriter(BatchWriter[Connection]):
                 with conn.pipeline():
                     if positions:
                         conn.execute(_INSERT, columns)
-                    _execute_grouped(conn, extra)
+                    _execute_groups(conn, groups)
                     if positions:
                         conn.execute(_MOVE_HEAD, (position,))
                         conn.execute(self._notify)
@@ -330,11 +338,11 @@ def _rollback(conn: Connection) -> None:
         _log.warning("the event log could not roll back a transaction", exc_info=True)
 
 
-def _execute_grouped(conn: Connection, statements: Sequence[Statement]) -> None:
+def _execute_groups(conn: Connection, groups: Groups) -> None:
     """Run statements grouped by SQL text (first appearance first), in order within a
     group, each group with one ``executemany`` (pipelined by psycopg; measured quicker
     than multi-row statements, which PostgreSQL must parse afresh for each size)."""
-    for sql, rows in grouped(statements).items():
+    for sql, rows in groups.items():
         if len(rows) == 1:
             conn.execute(sql, rows[0])
         else:

@@ -31,19 +31,24 @@ def row(stream: str, version: int, kind: str = "E") -> tuple[str, int, str, byte
     return (stream, version, kind, b"data", 1.0, next(_order))
 
 
+def insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+    """``insert_events`` of these rows, their parameters one after another."""
+    return insert_events(conn, [value for one in rows for value in one])
+
+
 def stored(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return conn.execute("SELECT position, stream_id, version, type FROM events").fetchall()
 
 
 def test_rows_go_in_in_order_across_statements(conn: sqlite3.Connection) -> None:
     rows = [row(f"s{i:03d}", 1) for i in range(300)]  # three statements: 128, 128, 44
-    assert insert_events(conn, rows) == 300
+    assert insert(conn, rows) == 300
     assert [(p, s) for p, s, _, _ in stored(conn)] == [(i + 1, f"s{i:03d}") for i in range(300)]
 
 
 def test_a_stream_may_continue_within_one_statement(conn: sqlite3.Connection) -> None:
-    assert insert_events(conn, [row("a", 1), row("b", 1), row("a", 2), row("a", 3)]) == 4
-    assert insert_events(conn, [row("a", 4), row("b", 2)]) == 2
+    assert insert(conn, [row("a", 1), row("b", 1), row("a", 2), row("a", 3)]) == 4
+    assert insert(conn, [row("a", 4), row("b", 2)]) == 2
     assert [(s, v) for _, s, v, _ in stored(conn)] == [
         ("a", 1),
         ("b", 1),
@@ -55,16 +60,16 @@ def test_a_stream_may_continue_within_one_statement(conn: sqlite3.Connection) ->
 
 
 def test_a_gap_is_not_inserted_and_shows_in_the_count(conn: sqlite3.Connection) -> None:
-    insert_events(conn, [row("a", 1)])
+    insert(conn, [row("a", 1)])
     # b starts at 2 (nothing before it); a skips 2.
-    assert insert_events(conn, [row("b", 2), row("a", 3), row("c", 1)]) == 1
+    assert insert(conn, [row("b", 2), row("a", 3), row("c", 1)]) == 1
     assert [(s, v) for _, s, v, _ in stored(conn)] == [("a", 1), ("c", 1)]
 
 
 def test_a_version_taken_raises_the_unique_constraint(conn: sqlite3.Connection) -> None:
-    insert_events(conn, [row("a", 1)])
+    insert(conn, [row("a", 1)])
     with pytest.raises(sqlite3.IntegrityError):
-        insert_events(conn, [row("a", 1, "Twin")])
+        insert(conn, [row("a", 1, "Twin")])
 
 
 def test_plain_inserts_and_with_values_statements_run_as_many_rows() -> None:

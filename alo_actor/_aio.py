@@ -23,6 +23,7 @@ from alo_actor._batch import (
     plan_completions,
     plan_reads,
     plan_starts,
+    withdrawal,
 )
 from alo_actor._errors import InvalidArgument, SystemClosed
 from alo_actor._handlers import Handler, RetryPolicy
@@ -224,8 +225,7 @@ class AsyncAloSystem:
             answer = await future
         except asyncio.CancelledError:
             if not self._system.closed:
-                for (_, alo_id, _), slot in zip(plan.asks, slots, strict=True):
-                    self._system._send(Unwait(alo_id, slot))
+                self._system._send(withdrawal(plan, slots))
             raise
         finally:
             if timer is not None:
@@ -233,8 +233,7 @@ class AsyncAloSystem:
         if answer is not _EXPIRED:
             states, errors = answer
             return states, errors
-        for (_, alo_id, _), slot in zip(plan.asks, slots, strict=True):
-            self._system._send(Unwait(alo_id, slot))
+        self._system._send(withdrawal(plan, slots))
         reading, _ = self._gather(plan, INFO)
         read, errors = await reading
         return [None if value is None else value[0] for value in read], errors

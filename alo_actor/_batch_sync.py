@@ -17,10 +17,11 @@ from alo_actor._batch import (
     plan_completions,
     plan_reads,
     plan_starts,
+    withdrawal,
 )
 from alo_actor._errors import SystemClosed
 from alo_actor._model import AloInfo
-from alo_actor._supervisor import INFO, RESULT, Ask, Unwait
+from alo_actor._supervisor import INFO, RESULT, Ask
 from alo_actor._validate import check_timeout
 
 if TYPE_CHECKING:
@@ -79,8 +80,7 @@ class BatchVerbs:
         plan = plan_reads(ids)
         values, errors, slots = self._gathered(plan, RESULT, timeout)
         if values is None:  # the wait ran out: withdraw it, read where each one is
-            for (_, alo_id, _), slot in zip(plan.asks, slots, strict=True):
-                self._send(Unwait(alo_id, slot))
+            self._send(withdrawal(plan, slots))
             read, errors, _ = self._gathered(plan, INFO, None)
             assert read is not None
             values = [None if v is None else v[0] for v in read]

@@ -25,6 +25,11 @@ class InvalidArgument(AloError):
     """A malformed or oversized argument; nothing was written."""
 
 
+class PayloadTooLarge(InvalidArgument):
+    """An input, result or failure's details over the stored-size limit (the HTTP API
+    answers it 413); nothing was written."""
+
+
 class OperationFailed(AloError):
     """The ALO settled unsuccessfully; ``.failure`` says how."""
 

@@ -99,8 +99,17 @@ class Recovered(NamedTuple):
 
 
 class Unwait(NamedTuple):
+    """A caller stopped waiting for the ALO's outcome: drop its reply."""
+
     entity_id: str
     reply: Reply
+
+
+class UnwaitMany(NamedTuple):
+    """``Unwait`` for a batch: ``replies[i]`` stopped waiting for ``entity_ids[i]``."""
+
+    entity_ids: list[str]
+    replies: list[Reply]
 
 
 class DeliveriesOwed(NamedTuple):
@@ -415,11 +424,10 @@ class AloBehavior:
 
     def on_message(self, host: EntityHost[AloState, AloEvent], message: Any) -> None:
         if isinstance(message, Unwait):
-            entity = host.entities.get(message.entity_id)
-            if entity is not None and entity.attached is not None:
-                waiters = entity.attached.waiters
-                if message.reply in waiters:
-                    waiters.remove(message.reply)
+            self._unwait(host, message.entity_id, message.reply)
+        elif isinstance(message, UnwaitMany):
+            for entity_id, reply in zip(message.entity_ids, message.replies, strict=True):
+                self._unwait(host, entity_id, reply)
         elif isinstance(message, Register):
             self._register(host, message)
         elif isinstance(message, Recovered):
@@ -436,6 +444,14 @@ class AloBehavior:
             raise TypeError(f"unexpected message {message!r}")
 
     # -- effects -----------------------------------------------------------------
+
+    @staticmethod
+    def _unwait(host: EntityHost[AloState, AloEvent], entity_id: str, reply: Reply) -> None:
+        entity = host.entities.get(entity_id)
+        if entity is not None and entity.attached is not None:
+            waiters = entity.attached.waiters
+            if reply in waiters:
+                waiters.remove(reply)
 
     def _attached(self, entity: Entity[AloState]) -> Attached:
         attached: Attached | None = entity.attached

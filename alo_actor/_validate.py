@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from alo_actor._errors import InvalidArgument
+from alo_actor._errors import InvalidArgument, PayloadTooLarge
 
 MAX_ID_LENGTH = 256
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
@@ -110,7 +110,7 @@ def encode_payload(value: Any, what: str, *, wrapped: bool = False) -> msgspec.R
     except RecursionError:
         raise InvalidArgument(_too_deep_message(what)) from None
     if len(data) > MAX_PAYLOAD_BYTES:
-        raise InvalidArgument(
+        raise PayloadTooLarge(
             f"{what} is {len(data)} bytes encoded, over the {MAX_PAYLOAD_BYTES}-byte limit"
         )
     check_json_form(msgspec.msgpack.decode(data), what, MAX_NESTING + wrapped)

@@ -16,13 +16,12 @@ import msgspec
 from litestar import post
 
 from alo_actor._batch import AloCompletion, AloStart, plan_reads
-from alo_actor._errors import AloError, InvalidArgument, OperationFailed
+from alo_actor._errors import AloError, InvalidArgument, OperationFailed, PayloadTooLarge
 from alo_actor._machine import AloState
 from alo_actor._model import AloInfo
 from alo_actor._requests import result_of
 from alo_actor._validate import (
     MAX_ID_LENGTH,
-    MAX_PAYLOAD_BYTES,
     check_id,
     check_metadata,
     check_operation,
@@ -98,14 +97,10 @@ def _error(service: Service, error: BaseException) -> tuple[int, FailureBody]:
     refusal = refusal_of(error) if isinstance(error, AloError) else None
     if refusal is not None:
         kind, status_code = refusal
-        if status_code == 400 and _too_large(error):
+        if isinstance(error, PayloadTooLarge):
             return 413, error_body(str(error), "PayloadTooLarge")
         return status_code, error_body(str(error), kind)
     raise error  # not an item's fault: the request fails as a whole (500, logged)
-
-
-def _too_large(error: BaseException) -> bool:
-    return f"over the {MAX_PAYLOAD_BYTES}-byte limit" in str(error)
 
 
 def _item(service: Service, answer: AloInfo | BaseException, created_status: int) -> ItemAnswer:

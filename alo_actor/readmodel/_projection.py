@@ -138,7 +138,7 @@ def row_of(state: AloState) -> Row:
     return (
         state.id,
         state.operation,
-        state.status.value,
+        state.status._value_,  # the member's own attribute: ``.value`` is a property
         state.attempt,
         state.created_at,
         state.settled_at,
@@ -212,7 +212,7 @@ def _project(
             sql.update,
             (
                 state.id,
-                state.status.value,
+                state.status._value_,  # (see row_of)
                 state.attempt,
                 state.settled_at,
                 None if state.result_metadata is None else _text(state.result_metadata),

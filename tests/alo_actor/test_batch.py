@@ -22,7 +22,7 @@ from alo_actor import (
     OperationFailed,
     Status,
 )
-from tests.conftest import WAIT, wait_until
+from tests.conftest import WAIT, wait_until, waiters
 
 
 def test_start_many_answers_each_item_as_start_would(system: AloSystem) -> None:
@@ -91,6 +91,7 @@ def test_get_results_waits_for_all_and_times_out_each_one_still_running(
     answers = system.get_results(["w1", "w3"], timeout=0.05)
     assert answers[0] == 1
     assert isinstance(answers[1], TimeoutError)
+    assert waiters(system, "w3") == 0  # withdrawn (before the reads that answered)
     # The wait that ran out changed nothing: w3 settles as any other.
     system.complete("w3", 3)
     assert system.get_results(["w3"], timeout=0) == [3]
@@ -122,6 +123,14 @@ def test_the_async_batch_verbs(system: AloSystem) -> None:
         await aio.start_many([("slow",)])
         timed = await aio.get_results(["slow"], timeout=0.05)
         assert isinstance(timed[0], TimeoutError)
+        assert waiters(system, "slow") == 0
+        gone = asyncio.ensure_future(aio.get_results(["slow", "g0"], timeout=WAIT))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        await aio.get_info("slow")  # after the withdrawal, in the supervisor's inbox
+        assert waiters(system, "slow") == 0
 
     asyncio.run(run())
 

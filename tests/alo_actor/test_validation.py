@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from alo_actor import AloSystem, Failure, InvalidArgument, NotFound
+from alo_actor._errors import PayloadTooLarge
 
 MIB = 1024 * 1024
 BIN32_HEADER = 5  # msgpack bytes of 64 KiB or more: 1 type byte + 4 length bytes
@@ -149,14 +150,17 @@ async def test_bad_ids_are_refused_on_the_async_face(system: AloSystem) -> None:
 def test_input_over_two_mib_encoded_is_refused(system: AloSystem) -> None:
     limit = 2 * MIB
     largest = b"x" * (limit - BIN32_HEADER)  # exactly 2 MiB as stored
-    message = refused(system, lambda: system.start("big", None, largest + b"x"), match="input")
+    message = refused(
+        system, lambda: system.start("big", None, largest + b"x"), PayloadTooLarge, "input"
+    )
     assert str(limit + 1) in message and str(limit) in message
+    assert issubclass(PayloadTooLarge, InvalidArgument)  # caught as one, as before
     refused(system, lambda: system.start("big", None, {"text": "é" * MIB}), match="input")
     with pytest.raises(NotFound):
         system.get_info("big")
     assert system.start("big", None, largest).created is True
     # The same limit holds for results.
-    refused(system, lambda: system.complete("existing", largest + b"x"), match="result")
+    refused(system, lambda: system.complete("existing", largest + b"x"), PayloadTooLarge, "result")
 
 
 def test_unencodable_values_are_refused(system: AloSystem) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import post
+from litestar.params import JSONBody
 
 from alo_actor._batch import AloCompletion, AloStart, plan_reads
 from alo_actor._errors import AloError, InvalidArgument, OperationFailed, PayloadTooLarge
@@ -204,7 +205,7 @@ def _result(
     "request would have had, and its info, result or Failure.",
     responses=error_responses(400, 413),
 )
-async def batch(request: AnyRequest, data: BatchRequest) -> JsonResponse[BatchBody]:
+async def batch(request: AnyRequest, data: JSONBody[BatchRequest]) -> JsonResponse[BatchBody]:
     return JsonResponse(await answer(service_of(request), data))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import FromQuery, Parameter
 
 from alo_actor._errors import InvalidArgument
 from alo_actor.http._docs import error_responses
@@ -34,7 +34,7 @@ async def list_alos(
         str | None,
         Parameter(description="one status word or several, comma-separated: running,paused"),
     ] = None,
-    operation: str | None = None,
+    operation: FromQuery[str | None] = None,
     created_after: Annotated[
         str | None, Parameter(description="inclusive: RFC 3339 or Unix seconds")
     ] = None,
@@ -42,7 +42,7 @@ async def list_alos(
         str | None, Parameter(description="exclusive: RFC 3339 or Unix seconds")
     ] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    cursor: FromQuery[str | None] = None,
 ) -> JsonResponse[ListBody]:
     metadata: dict[str, str] = {}
     for name, value in request.query_params.multi_items():

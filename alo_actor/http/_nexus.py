@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from litestar import Response, Router, post
+from litestar.params import FromPath, FromQuery
 from litestar.types import Middleware
 
 from alo_actor._errors import InvalidArgument
@@ -76,13 +77,19 @@ def nexus_router(options: NexusOptions, token: str | None) -> Router:
 
     @post("/{service:str}/{operation:str}", status_code=201, include_in_schema=False)
     async def start_operation(
-        request: AnyRequest, service: str, operation: str, callback: str | None = None
+        request: AnyRequest,
+        service: FromPath[str],
+        operation: FromPath[str],
+        callback: FromQuery[str | None] = None,
     ) -> Response[Any]:
         return await _start(request, options, service, operation, callback)
 
     @post("/{service:str}/{operation:str}/cancel", status_code=202, include_in_schema=False)
     async def cancel_operation(
-        request: AnyRequest, service: str, operation: str, token: str | None = None
+        request: AnyRequest,
+        service: FromPath[str],
+        operation: FromPath[str],
+        token: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return await _cancel(request, options, service, operation, token)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.types import ControllerRouterHandler
 
 from alo_actor._errors import NotFound
@@ -49,7 +49,7 @@ from alo_actor.http._service import AnyRequest, service_of
     },
     middleware=[start_lane],
 )
-async def start_alo(request: AnyRequest, data: StartRequest) -> JsonResponse[InfoBody]:
+async def start_alo(request: AnyRequest, data: JSONBody[StartRequest]) -> JsonResponse[InfoBody]:
     return await answers.start(service_of(request), data)
 
 
@@ -118,7 +118,7 @@ async def get_events(request: AnyRequest, alo_id: AloId) -> JsonResponse[EventsB
     responses=error_responses(400, 404, 413),
 )
 async def complete_alo(
-    request: AnyRequest, alo_id: AloId, data: CompleteRequest
+    request: AnyRequest, alo_id: AloId, data: JSONBody[CompleteRequest]
 ) -> JsonResponse[InfoBody]:
     service = service_of(request)
     aio = service.system.aio
@@ -135,7 +135,9 @@ async def complete_alo(
     response_headers=STATUS_HEADER,
     responses=error_responses(400, 404, 413),
 )
-async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> JsonResponse[InfoBody]:
+async def fail_alo(
+    request: AnyRequest, alo_id: AloId, data: JSONBody[FailRequest]
+) -> JsonResponse[InfoBody]:
     service = service_of(request)
     aio = service.system.aio
     failure = data.failure()
@@ -156,7 +158,7 @@ async def fail_alo(request: AnyRequest, alo_id: AloId, data: FailRequest) -> Jso
     responses=error_responses(400, 404, 413),
 )
 async def cancel_alo(
-    request: AnyRequest, alo_id: AloId, data: CancelRequest | None = None
+    request: AnyRequest, alo_id: AloId, data: JSONBody[CancelRequest | None] = None
 ) -> JsonResponse[InfoBody]:
     service = service_of(request)
     reason = None if data is None else data.reason

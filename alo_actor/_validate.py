@@ -113,8 +113,13 @@ def encode_payload(value: Any, what: str, *, wrapped: bool = False) -> msgspec.R
         raise PayloadTooLarge(
             f"{what} is {len(data)} bytes encoded, over the {MAX_PAYLOAD_BYTES}-byte limit"
         )
-    check_json_form(msgspec.msgpack.decode(data), what, MAX_NESTING + wrapped)
+    if type(value) not in _SCALARS:  # a scalar that encodes has a JSON form
+        check_json_form(msgspec.msgpack.decode(data), what, MAX_NESTING + wrapped)
     return msgspec.Raw(data)
+
+
+# Exact types: a subclass may encode as something else (an IntEnum, a str subclass).
+_SCALARS = frozenset({int, str, float, bool, type(None)})
 
 
 def check_json_form(value: Any, what: str, nesting: int = MAX_NESTING) -> None:

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
 from eventlog._stats import CommitStats
 from eventlog._types import (
@@ -22,6 +22,9 @@ from eventlog._types import (
     NewEvent,
     Statement,
 )
+
+if TYPE_CHECKING:
+    from eventlog._follow import Frontier
 
 _STOP = object()
 _log = logging.getLogger("eventlog")
@@ -342,7 +345,9 @@ def check(append: Append) -> None:
         and (kind is list or kind is tuple)
     ):
         for event in events:
-            if not (type(event) is NewEvent and type(event[0]) is str and type(event[1]) is bytes):
+            if not (
+                type(event) is NewEvent and type(event.type) is str and type(event.data) is bytes
+            ):
                 break
         else:
             extra = append.extra
@@ -378,3 +383,19 @@ def _check_thoroughly(append: Append) -> None:
             )
     if append.extra:
         check_statements(append.extra, f"append to {append.stream_id!r}")
+
+
+def commit_positions(frontier: Frontier, first: int, last: int, commit: Callable[[], Any]) -> None:
+    """``commit()`` (a transaction's COMMIT) for a transaction that stored positions
+    ``first`` to ``last`` (none when ``first > last``), telling ``frontier`` which are
+    this process's own: announced before, and whether it succeeded after."""
+    if first > last:
+        commit()
+        return
+    frontier.committing(first, last)
+    try:
+        commit()
+    except BaseException:
+        frontier.committed(False)
+        raise
+    frontier.committed(True)

@@ -8,7 +8,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from eventlog._batches import BatchWriter, Groups, add_bound, bound, check_statements, detach
+from eventlog._batches import (
+    BatchWriter,
+    Groups,
+    add_bound,
+    bound,
+    check_statements,
+    commit_positions,
+    detach,
+)
 from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
 from eventlog._multirow import execute_grouped, execute_groups, insert_events
 from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
@@ -135,7 +143,7 @@ class Writer(BatchWriter[sqlite3.Connection]):
                 stream_id, version = append.stream_id, append.expected_version
                 for event in append.events:
                     version += 1
-                    row((stream_id, version, event[0], event[1], now, place))
+                    row((stream_id, version, event.type, event.data, now, place))
                     place += 1
             if insert_events(conn, flat) != place:
                 raise _Conflict
@@ -164,19 +172,7 @@ class Writer(BatchWriter[sqlite3.Connection]):
             raise
 
     def _commit_positions(self, first: int, last: int) -> None:
-        """COMMIT a transaction that stored positions ``first`` to ``last`` (none when
-        ``first > last``), telling the frontier which are this process's own."""
-        if first > last:
-            self._conn.execute("COMMIT")
-            return
-        frontier = self._frontier
-        frontier.committing(first, last)
-        try:
-            self._conn.execute("COMMIT")
-        except BaseException:
-            frontier.committed(False)
-            raise
-        frontier.committed(True)
+        commit_positions(self._frontier, first, last, lambda: self._conn.execute("COMMIT"))
 
     def _commit_one_by_one(self, batch: list[Append]) -> None:
         conn = self._conn

@@ -28,6 +28,7 @@ from eventlog._batches import (
     bound,
     check,
     check_statements,
+    commit_positions,
     detach,
 )
 from eventlog._multirow import grouped
@@ -284,26 +285,11 @@ class PostgresWriter(BatchWriter[Connection]):
             if position > head:
                 conn.execute(_MOVE_HEAD, (position,))
                 conn.execute(self._notify)
-            self._commit_positions(conn, head + 1, position)
+            commit_positions(self._frontier, head + 1, position, lambda: conn.execute("COMMIT"))
         except BaseException:
             _rollback(conn)
             _forget(batch)
             raise
-
-    def _commit_positions(self, conn: Connection, first: int, last: int) -> None:
-        """COMMIT a transaction that stored positions ``first`` to ``last`` (none when
-        ``first > last``), telling the frontier which are this process's own."""
-        if first > last:
-            conn.execute("COMMIT")
-            return
-        frontier = self._frontier
-        frontier.committing(first, last)
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            frontier.committed(False)
-            raise
-        frontier.committed(True)
 
     def _transact(self, work: Callable[[Connection], _T]) -> _T:
         conn, _ = self._begin(lambda c: c.execute("BEGIN"))

@@ -168,9 +168,14 @@ class Foreign(NamedTuple):
     head: Head
 
 
-class _Pending(msgspec.Struct):
+class _Pending(msgspec.Struct, gc=False):
     """What an append in flight carries back to the host: the entity, the message, the
-    events and the state they lead to, the behaviour's token, the retries so far."""
+    events and the state they lead to, the behaviour's token, the retries so far.
+
+    Untracked by the garbage collector (one per write, alive until its commit): only
+    its ``Append`` (untracked too) refers to it, and nothing it holds refers back to
+    either, so no cycle runs through it. What it holds stays tracked.
+    """
 
     entity: Entity[Any]
     message: Any
@@ -337,7 +342,9 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                 if then is not None:
                     self._then(entity, then, None)
                 return
-            encoded = list(map(self._encode, events))
+            # A tuple: of untracked events, it leaves the collector's lists on its
+            # first pass (a list never does), while it waits for the commit.
+            encoded = tuple(map(self._encode, events))
             # Folded once, here: the projection's row and the state after the commit
             # are the same fold.
             evolve = self._evolve

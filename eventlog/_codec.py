@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -32,18 +31,13 @@ class Codec(Generic[E]):
         self._decoder: msgspec.msgpack.Decoder[E] = msgspec.msgpack.Decoder(union)
 
     def encode(self, event: E) -> NewEvent:
-        # tuple.__new__ straight: NewEvent's own __new__ is a Python function, and
-        # every write encodes its events here.
-        return _new_event(NewEvent, (self._names[type(event)], self._encoder.encode(event)))
+        return NewEvent(self._names[type(event)], self._encoder.encode(event))
 
     def decode(self, data: bytes) -> E:
         return self._decoder.decode(data)
 
     def decode_recorded(self, event: RecordedEvent) -> E:
         return self._decoder.decode(event.data)
-
-
-_new_event: Callable[[type[NewEvent], tuple[str, bytes]], NewEvent] = tuple.__new__
 
 
 def _union(types: tuple[type[Any], ...]) -> Any:

@@ -14,9 +14,9 @@ Durability = Literal["normal", "full"]
 Statement = tuple[str, tuple[Any, ...]]
 
 
-class _FirstPosition:
-    __slots__ = ()
-
+class _FirstPosition(msgspec.Struct, frozen=True, gc=False):
+    # Of a type the garbage collector does not track: a tuple of parameters that holds
+    # it (a read-model row, in flight with every new stream's append) can be untracked.
     def __repr__(self) -> str:
         return "FIRST_POSITION"
 
@@ -26,8 +26,14 @@ class _FirstPosition:
 FIRST_POSITION: Any = _FirstPosition()
 
 
-class NewEvent(NamedTuple):
-    """An event to append: its type name and its encoded payload."""
+class NewEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event to append: its type name and its encoded payload.
+
+    Untracked by the garbage collector: one is made for every event written and lives
+    until its commit, and a str and bytes hold nothing. (A NamedTuple, which it was,
+    is a tuple subclass, which the collector never untracks: it walked every event
+    in flight on every pass.)
+    """
 
     type: str
     data: bytes

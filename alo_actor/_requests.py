@@ -61,14 +61,15 @@ def start_command(
         check_callback_headers(nexus_callback.headers)
         check_timeout(nexus_callback.answer_until, "the Nexus callback's answer_until")
         urls = check_result_urls([*urls, nexus_callback.url], allowed_hosts)
+    # Positional, every field in order (keywords cost a third more, for every start).
     return Start(
-        id=alo_id,
-        operation=operation,
-        input=encode_payload(input, "input"),
-        metadata=check_metadata(metadata),
-        result_urls=urls,
-        deadline=deadline,
-        nexus_callback=nexus_callback,
+        alo_id,  # id
+        operation,  # operation
+        encode_payload(input, "input"),  # input
+        check_metadata(metadata),  # metadata
+        urls,  # result_urls
+        deadline,  # deadline
+        nexus_callback,  # nexus_callback
     )
 
 

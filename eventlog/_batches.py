@@ -64,8 +64,11 @@ class BatchWriter(abc.ABC, Generic[C]):
     # While idle, the writer calls ``_idle`` this often (None: never).
     idle_interval: float | None = None
 
-    def __init__(self, *, batch_size: int, linger: float) -> None:
+    def __init__(self, *, batch_size: int, linger: float, frontier: Frontier) -> None:
         self._batch_size = batch_size
+        # Told the positions of every commit, so the log's follower knows them for this
+        # process's own and reads only the others' events.
+        self._frontier = frontier
         self._linger = linger
         self._queue: queue.SimpleQueue[Append | object] = queue.SimpleQueue()
         self._closed = False
@@ -128,6 +131,20 @@ class BatchWriter(abc.ABC, Generic[C]):
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join()
+
+    def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
+        """Delete the streams on the writer thread, in one transaction; see EventLog."""
+        check_statements(extra, "a deletion")
+        streams = self.run(lambda conn: self._delete(conn, stream_ids, extra))
+        if streams:
+            self._frontier.deleted_here()
+        return streams
+
+    @abc.abstractmethod
+    def _delete(self, conn: C, stream_ids: list[str], extra: Sequence[Statement]) -> int:
+        """In the open transaction: run ``extra`` (while the events it may refer to are
+        still there), delete the streams' events and count the deletion in the head;
+        how many of the streams had events."""
 
     @abc.abstractmethod
     def _store(self, batch: list[Append]) -> None:

@@ -155,7 +155,6 @@ class EventLog(abc.ABC):
         """What this process's writer has committed so far (for metrics)."""
         return self._writer.stats
 
-    @abc.abstractmethod
     def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
         """Delete every event of the streams; returns how many of them had events.
 
@@ -167,6 +166,10 @@ class EventLog(abc.ABC):
         Raises TypeError for an id that is not a string, LogClosed once the log is
         closed, and the transaction's error if it failed (then nothing is deleted).
         """
+        ids = list(stream_ids)
+        if not all(isinstance(stream_id, str) for stream_id in ids):
+            raise TypeError("stream ids must be strings")
+        return self._writer.delete_streams(ids, extra)
 
     @abc.abstractmethod
     def transaction(self, work: Callable[[Any], _R]) -> _R:

@@ -26,7 +26,6 @@ from eventlog._types import (
     Membership,
     RecordedEvent,
     SchemaError,
-    Statement,
 )
 from eventlog._writer import Writer
 
@@ -107,12 +106,6 @@ class SqliteEventLog(EventLog):
         self._closed = False
 
     # -- writing ---------------------------------------------------------------
-
-    def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
-        ids = list(stream_ids)
-        if not all(isinstance(stream_id, str) for stream_id in ids):
-            raise TypeError("stream ids must be strings")
-        return self._writer.delete_streams(ids, extra)
 
     def transaction(self, work: Callable[[sqlite3.Connection], _R]) -> _R:
         """``work(conn)`` on the writer's connection inside BEGIN IMMEDIATE (see

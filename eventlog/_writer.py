@@ -13,7 +13,6 @@ from eventlog._batches import (
     Groups,
     add_bound,
     bound,
-    check_statements,
     commit_positions,
     detach,
 )
@@ -69,31 +68,20 @@ class Writer(BatchWriter[sqlite3.Connection]):
         linger: float,
         frontier: Frontier,
     ) -> None:
-        super().__init__(batch_size=batch_size, linger=linger)
+        super().__init__(batch_size=batch_size, linger=linger, frontier=frontier)
         self._conn = conn
-        # Told the positions of every commit, so the log's follower knows them for this
-        # process's own and reads only the others' events.
-        self._frontier = frontier
         self._wal = WalWatch(conn)
         self._start()
 
-    def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
-        """Delete the streams on the writer thread, in one transaction; see EventLog."""
-        check_statements(extra, "a deletion")
-
-        def delete(conn: sqlite3.Connection) -> int:
-            # First, while the events they may refer to are still there.
-            execute_grouped(conn, extra)
-            streams = 0
-            for stream_id in stream_ids:
-                streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
-            if streams:
-                conn.execute(_COUNT_DELETION)
-            return streams
-
-        streams = self.run(delete)
+    def _delete(
+        self, conn: sqlite3.Connection, stream_ids: list[str], extra: Sequence[Statement]
+    ) -> int:
+        execute_grouped(conn, extra)
+        streams = 0
+        for stream_id in stream_ids:
+            streams += conn.execute(_DELETE, (stream_id,)).rowcount > 0
         if streams:
-            self._frontier.deleted_here()
+            conn.execute(_COUNT_DELETION)
         return streams
 
     def _finish(self) -> None:

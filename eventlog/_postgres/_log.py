@@ -30,7 +30,6 @@ from eventlog._types import (
     Membership,
     RecordedEvent,
     SchemaError,
-    Statement,
 )
 
 _R = TypeVar("_R")
@@ -126,12 +125,6 @@ class PostgresEventLog(EventLog):
         self._closed = False
 
     # -- writing ---------------------------------------------------------------
-
-    def delete_streams(self, stream_ids: Iterable[str], extra: Sequence[Statement] = ()) -> int:
-        ids = list(stream_ids)
-        if not all(isinstance(stream_id, str) for stream_id in ids):
-            raise TypeError("stream ids must be strings")
-        return self._writer.delete_streams(ids, extra)
 
     def transaction(self, work: Callable[[Connection], _R]) -> _R:
         """``work(conn)`` on the writer's connection between BEGIN and COMMIT (see

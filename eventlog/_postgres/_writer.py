@@ -27,7 +27,6 @@ from eventlog._batches import (
     add_bound,
     bound,
     check,
-    check_statements,
     commit_positions,
     detach,
 )
@@ -89,11 +88,10 @@ class PostgresWriter(BatchWriter[Connection]):
         linger: float,
         frontier: Frontier,
     ) -> None:
-        super().__init__(batch_size=batch_size, linger=linger)
+        super().__init__(batch_size=batch_size, linger=linger, frontier=frontier)
         self._conn = conn
         self._reconnect = reconnect
         self._notify = notify
-        self._frontier = frontier
         self._start()
 
     @property
@@ -106,24 +104,15 @@ class PostgresWriter(BatchWriter[Connection]):
         _check_text(append)
         self._put(append)
 
-    def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
-        """Delete the streams on the writer thread, in one transaction; see EventLog."""
-        check_statements(extra, "a deletion")
-
-        def delete(conn: Connection) -> int:
-            # The head first: ordered with every process's appends, and counted there.
-            conn.execute(_LOCK_HEAD)
-            _execute_groups(conn, grouped(extra))  # while the events they may refer to are there
-            row = conn.execute(_DELETE, (stream_ids,)).fetchone()
-            streams = int(row[0]) if row else 0
-            if streams:
-                conn.execute(_COUNT_DELETION)
-                conn.execute(self._notify)
-            return streams
-
-        streams = self.run(delete)
+    def _delete(self, conn: Connection, stream_ids: list[str], extra: Sequence[Statement]) -> int:
+        # The head first: ordered with every process's appends, and counted there.
+        conn.execute(_LOCK_HEAD)
+        _execute_groups(conn, grouped(extra))
+        row = conn.execute(_DELETE, (stream_ids,)).fetchone()
+        streams = int(row[0]) if row else 0
         if streams:
-            self._frontier.deleted_here()
+            conn.execute(_COUNT_DELETION)
+            conn.execute(self._notify)
         return streams
 
     def _finish(self) -> None:

@@ -17,7 +17,7 @@ from litestar import post
 from litestar.params import JSONBody
 
 from alo_actor._batch import AloCompletion, AloStart, plan_reads
-from alo_actor._errors import AloError, InvalidArgument, OperationFailed, PayloadTooLarge
+from alo_actor._errors import AloError, InvalidArgument, OperationFailed
 from alo_actor._machine import AloState
 from alo_actor._model import AloInfo
 from alo_actor._requests import result_of
@@ -98,8 +98,6 @@ def _error(service: Service, error: BaseException) -> tuple[int, FailureBody]:
     refusal = refusal_of(error) if isinstance(error, AloError) else None
     if refusal is not None:
         kind, status_code = refusal
-        if isinstance(error, PayloadTooLarge):
-            return 413, error_body(str(error), "PayloadTooLarge")
         return status_code, error_body(str(error), kind)
     raise error  # not an item's fault: the request fails as a whole (500, logged)
 

@@ -18,6 +18,7 @@ from alo_actor._errors import (
     OperationCancelled,
     OperationFailed,
     OperationTimedOut,
+    PayloadTooLarge,
     SystemClosed,
     Unavailable,
 )
@@ -66,6 +67,7 @@ def status_of_failure(error: OperationFailed) -> Status:
 _ALO_ERROR_STATUS: tuple[tuple[type[AloError], int], ...] = (
     (NotFound, 404),
     (AlreadyExists, 409),
+    (PayloadTooLarge, 413),  # before InvalidArgument, of which it is one
     (InvalidArgument, 400),
     (OperationFailed, 424),
     (SystemClosed, 503),

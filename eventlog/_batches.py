@@ -132,6 +132,22 @@ class BatchWriter(abc.ABC, Generic[C]):
             self._queue.put(_STOP)
         self._thread.join()
 
+    def _commit_positions(self, first: int, last: int, commit: Callable[[], Any]) -> None:
+        """``commit()`` (a transaction's COMMIT) for a transaction that stored positions
+        ``first`` to ``last`` (none when ``first > last``), telling the frontier which
+        are this process's own: announced before, and whether it succeeded after."""
+        if first > last:
+            commit()
+            return
+        frontier = self._frontier
+        frontier.committing(first, last)
+        try:
+            commit()
+        except BaseException:
+            frontier.committed(False)
+            raise
+        frontier.committed(True)
+
     def delete_streams(self, stream_ids: list[str], extra: Sequence[Statement]) -> int:
         """Delete the streams on the writer thread, in one transaction; see EventLog."""
         check_statements(extra, "a deletion")
@@ -298,10 +314,11 @@ def detach(error: _E) -> _E:
 
 def bound(statements: Sequence[Statement], first: int | None) -> Sequence[Statement]:
     """The statements with a leading ``FIRST_POSITION`` parameter replaced by ``first``."""
-    return [
-        (sql, (first, *params[1:])) if params and params[0] is FIRST_POSITION else (sql, params)
-        for sql, params in statements
-    ]
+    return [(sql, _with_first(params, first)) for sql, params in statements]
+
+
+def _with_first(params: tuple[Any, ...], first: int | None) -> tuple[Any, ...]:
+    return (first, *params[1:]) if params and params[0] is FIRST_POSITION else params
 
 
 # Parameter rows by SQL text, the texts in order of first appearance, rows in order.
@@ -313,7 +330,7 @@ def add_bound(groups: Groups, statements: Sequence[Statement], first: int | None
     replaced by ``first``: ``bound`` and grouping in one pass, for a writer's batch
     (no (sql, params) pair is rebuilt for every statement of every append)."""
     for sql, given in statements:
-        params = (first, *given[1:]) if given and given[0] is FIRST_POSITION else given
+        params = _with_first(given, first)
         group = groups.get(sql)
         if group is None:
             groups[sql] = [params]
@@ -400,19 +417,3 @@ def _check_thoroughly(append: Append) -> None:
             )
     if append.extra:
         check_statements(append.extra, f"append to {append.stream_id!r}")
-
-
-def commit_positions(frontier: Frontier, first: int, last: int, commit: Callable[[], Any]) -> None:
-    """``commit()`` (a transaction's COMMIT) for a transaction that stored positions
-    ``first`` to ``last`` (none when ``first > last``), telling ``frontier`` which are
-    this process's own: announced before, and whether it succeeded after."""
-    if first > last:
-        commit()
-        return
-    frontier.committing(first, last)
-    try:
-        commit()
-    except BaseException:
-        frontier.committed(False)
-        raise
-    frontier.committed(True)

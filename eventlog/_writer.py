@@ -13,7 +13,6 @@ from eventlog._batches import (
     Groups,
     add_bound,
     bound,
-    commit_positions,
     detach,
 )
 from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
@@ -87,6 +86,9 @@ class Writer(BatchWriter[sqlite3.Connection]):
     def _finish(self) -> None:
         self._conn.close()
 
+    def _send_commit(self) -> None:
+        self._conn.execute("COMMIT")
+
     def _check(self) -> None:
         self._wal.check()
 
@@ -149,7 +151,7 @@ class Writer(BatchWriter[sqlite3.Connection]):
                     execute_groups(conn, groups)
                 except _OWN_FAULT as exc:
                     raise _Conflict from exc  # find the append it belongs to, one by one
-            self._commit_positions(first + 1, last)
+            self._commit_positions(first + 1, last, self._send_commit)
         except BaseException as exc:
             rollback(conn)
             for append in batch:
@@ -158,9 +160,6 @@ class Writer(BatchWriter[sqlite3.Connection]):
             if isinstance(exc, sqlite3.IntegrityError):
                 raise _Conflict from exc
             raise
-
-    def _commit_positions(self, first: int, last: int) -> None:
-        commit_positions(self._frontier, first, last, lambda: self._conn.execute("COMMIT"))
 
     def _commit_one_by_one(self, batch: list[Append]) -> None:
         conn = self._conn
@@ -200,7 +199,9 @@ class Writer(BatchWriter[sqlite3.Connection]):
                 conn.execute("RELEASE one")
             # Rows of one transaction take consecutive positions (one writer at a time),
             # a row rolled back to its savepoint gives its position back.
-            self._commit_positions(min(stored, default=1), max(stored, default=0))
+            self._commit_positions(
+                min(stored, default=1), max(stored, default=0), self._send_commit
+            )
         except BaseException:
             rollback(conn)
             for append in batch:

@@ -27,7 +27,6 @@ from eventlog._batches import (
     add_bound,
     bound,
     check,
-    commit_positions,
     detach,
 )
 from eventlog._multirow import grouped
@@ -274,7 +273,7 @@ class PostgresWriter(BatchWriter[Connection]):
             if position > head:
                 conn.execute(_MOVE_HEAD, (position,))
                 conn.execute(self._notify)
-            commit_positions(self._frontier, head + 1, position, lambda: conn.execute("COMMIT"))
+            self._commit_positions(head + 1, position, lambda: conn.execute("COMMIT"))
         except BaseException:
             _rollback(conn)
             _forget(batch)

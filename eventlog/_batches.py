@@ -17,6 +17,7 @@ from eventlog._stats import CommitStats
 from eventlog._types import (
     FIRST_POSITION,
     Append,
+    Groups,
     LogClosed,
     LogUnwritable,
     NewEvent,
@@ -319,10 +320,6 @@ def bound(statements: Sequence[Statement], first: int | None) -> Sequence[Statem
 
 def _with_first(params: tuple[Any, ...], first: int | None) -> tuple[Any, ...]:
     return (first, *params[1:]) if params and params[0] is FIRST_POSITION else params
-
-
-# Parameter rows by SQL text, the texts in order of first appearance, rows in order.
-Groups = dict[str, list[tuple[Any, ...]]]
 
 
 def add_bound(groups: Groups, statements: Sequence[Statement], first: int | None) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-from eventlog._types import Statement
+from eventlog._types import Groups, Statement
 
 # Parameters per statement: under SQLITE_MAX_VARIABLE_NUMBER's old default of 999,
 # so that the log works on any SQLite a Python 3.11 may be built with.
@@ -90,9 +90,9 @@ def _multi_row(sql: str, rows: int) -> str | None:
     return None
 
 
-def grouped(statements: Sequence[Statement]) -> dict[str, list[tuple[Any, ...]]]:
+def grouped(statements: Sequence[Statement]) -> Groups:
     """Each SQL text's parameter rows, in order; the texts in order of first appearance."""
-    groups: dict[str, list[tuple[Any, ...]]] = {}
+    groups: Groups = {}
     for sql, params in statements:
         group = groups.get(sql)
         if group is None:
@@ -108,7 +108,7 @@ def execute_grouped(conn: sqlite3.Connection, statements: Sequence[Statement]) -
     execute_groups(conn, grouped(statements))
 
 
-def execute_groups(conn: sqlite3.Connection, groups: dict[str, list[tuple[Any, ...]]]) -> None:
+def execute_groups(conn: sqlite3.Connection, groups: Groups) -> None:
     """``execute_grouped`` of statements already grouped (see ``grouped``)."""
     for sql, rows in groups.items():
         width = len(rows[0])

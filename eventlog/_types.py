@@ -12,6 +12,9 @@ Durability = Literal["normal", "full"]
 # An SQL statement and its parameters, run in the transaction of an append (or of a
 # deletion) so that a table derived from the events can never disagree with them.
 Statement = tuple[str, tuple[Any, ...]]
+# Statements' parameter rows by SQL text: the texts in order of first appearance, each
+# text's rows in order (how a writer runs a batch's statements).
+Groups = dict[str, list[tuple[Any, ...]]]
 
 
 class _FirstPosition(msgspec.Struct, frozen=True, gc=False):

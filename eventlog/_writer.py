@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from eventlog._batches import (
     BatchWriter,
-    Groups,
     add_bound,
     bound,
     detach,
 )
 from eventlog._faults import WalWatch, probe_statement, rollback, unwritable
 from eventlog._multirow import execute_grouped, execute_groups, insert_events
-from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
+from eventlog._types import Append, ConcurrencyError, Fenced, Groups, LogUnwritable, Statement
 
 if TYPE_CHECKING:
     from eventlog._follow import Frontier

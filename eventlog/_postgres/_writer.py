@@ -23,7 +23,6 @@ from psycopg.pq import TransactionStatus
 
 from eventlog._batches import (
     BatchWriter,
-    Groups,
     add_bound,
     bound,
     check,
@@ -31,7 +30,7 @@ from eventlog._batches import (
 )
 from eventlog._multirow import grouped
 from eventlog._postgres._faults import PROBE, unwritable
-from eventlog._types import Append, ConcurrencyError, Fenced, LogUnwritable, Statement
+from eventlog._types import Append, ConcurrencyError, Fenced, Groups, LogUnwritable, Statement
 
 if TYPE_CHECKING:
     from eventlog._follow import Frontier

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -125,7 +126,10 @@ def test_the_async_batch_verbs(system: AloSystem) -> None:
         assert isinstance(timed[0], TimeoutError)
         assert waiters(system, "slow") == 0
         gone = asyncio.ensure_future(aio.get_results(["slow", "g0"], timeout=WAIT))
-        await asyncio.sleep(0.01)
+        deadline = time.monotonic() + WAIT
+        while waiters(system, "slow") == 0:  # the wait has reached the supervisor
+            assert time.monotonic() < deadline, "the batch's wait never arrived"
+            await asyncio.sleep(0.001)
         gone.cancel()
         with pytest.raises(asyncio.CancelledError):
             await gone

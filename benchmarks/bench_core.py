@@ -1,6 +1,6 @@
 """Durable promise throughput through the public API, against two baselines in the same run.
 
-    python -m benchmarks.bench_core [--promises N] [--in-flight K]
+    python -m benchmarks.bench_core [--promises N] [--in-flight K] [--against REV [--rounds R]]
 
 - alo-actor: start -> complete -> result seen by a waiter, K in flight on one
   event loop (system.aio), every step durable before acknowledged (WAL, NORMAL).
@@ -18,6 +18,9 @@
 - DBOS Transact on its SQLite system database (WAL, synchronous=NORMAL, alo-actor's default), in
   a subprocess: a workflow started with the client's id that returns at once (the
   ratio the goal takes), and one that waits in ``recv`` until ``send`` completes it.
+
+``--against REV`` then runs the first and the batch flows at REV and in this tree, in
+fresh processes, in turn, and prints the paired ratios (this tree / REV).
 
 ``python -m benchmarks`` builds its scenarios on these functions.
 """
@@ -278,6 +281,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--promises", type=int, default=50_000)
     parser.add_argument("--in-flight", type=int, default=1_000)
+    parser.add_argument("--against", metavar="REV", help="a git revision to compare with")
+    parser.add_argument("--rounds", type=int, default=6, help="paired rounds of --against")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         alo = bench_alo(os.path.join(tmp, "alo.db"), args.promises, args.in_flight)
@@ -322,6 +327,35 @@ def main() -> None:
         f"objects tracked per promise in flight: {per_promise:.0f}; "
         f"left after 100,000 promises, collected: {left:+,d}"
     )
+    if args.against:
+        _print_against(args.against, args.promises, args.in_flight, args.rounds)
+
+
+# Run by benchmarks._against from the tree under test: promises, in flight, a directory.
+_FLOWS = """
+import json, os, sys
+sys.path.insert(0, ".")
+from benchmarks.bench_core import bench_alo, bench_alo_batches
+promises, in_flight, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+print(json.dumps({
+    "per call": bench_alo(os.path.join(work, "a.db"), promises, in_flight),
+    "batches of 100": bench_alo_batches(os.path.join(work, "b.db"), promises, in_flight),
+}))
+"""
+
+
+def _print_against(rev: str, promises: int, in_flight: int, rounds: int) -> None:
+    from benchmarks._against import against
+
+    pairs = against(rev, _FLOWS, [str(promises), str(in_flight)], rounds)
+    for flow in pairs[0][0]:
+        ratios = [here[flow] / there[flow] for there, here in pairs]
+        print(
+            f"{flow}, this tree / {rev}: {statistics.median(ratios):.2f}x "
+            f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}; promises/s "
+            f"{statistics.median(t[flow] for t, _ in pairs):,.0f} there, "
+            f"{statistics.median(h[flow] for _, h in pairs):,.0f} here)"
+        )
 
 
 def _dbos_rows(tmp: str, promises: int, in_flight: int) -> list[tuple[str, float]]:

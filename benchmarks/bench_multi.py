@@ -38,7 +38,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks import _against
+from benchmarks._against import REPO
+
 SHARDS = 64
 
 
@@ -236,38 +238,18 @@ def takeover(db: str, lease: float, sig: int) -> tuple[float, float]:
 
 def against(rev: str, promises: int, rounds: int) -> tuple[list[float], list[float]]:
     """CPU us per promise of one process alone, at REV and here, alternately."""
-    with tempfile.TemporaryDirectory() as tmp:
-        export = Path(tmp) / "rev"
-        export.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", rev], cwd=REPO, check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
-        there: list[float] = []
-        here: list[float] = []
-        for _ in range(rounds):
-            for cwd, out in ((export, there), (REPO, here)):
-                db = os.path.join(tmp, f"{len(out)}-{cwd.name}.db")
-                child = subprocess.run(
-                    [sys.executable, "-c", _ONE_PROCESS, db, str(promises)],
-                    cwd=cwd,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                out.append(json.loads(child.stdout)["cpu_us"])
-    return there, here
+    pairs = _against.against(rev, _ONE_PROCESS, [str(promises)], rounds)
+    return [there["cpu_us"] for there, _ in pairs], [here["cpu_us"] for _, here in pairs]
 
 
-# Run from the tree under test (its directory first on sys.path), so that it measures
-# that tree's engine with this interpreter's packages.
+# Run by _against from the tree under test: argv is the promises, then a directory.
 _ONE_PROCESS = """
-import asyncio, json, sys, time
+import asyncio, json, os, sys, time
 sys.path.insert(0, ".")
 from alo_actor import AloSystem
 from benchmarks.bench_core import promise_flow
-system = AloSystem.open(sys.argv[1])
-ids = [f"p{i}" for i in range(int(sys.argv[2]))]
+system = AloSystem.open(os.path.join(sys.argv[2], "one.db"))
+ids = [f"p{i}" for i in range(int(sys.argv[1]))]
 cpu = time.process_time()
 elapsed = asyncio.run(promise_flow(system.aio, ids, 1000))
 cpu = time.process_time() - cpu

@@ -41,3 +41,14 @@ def test_quick_run_writes_every_scenario(tmp_path: Path) -> None:
     assert all(v["promises_per_s"] > 0 for v in dbos["variants"])
     assert f"| DBOS Transact {dbos['version']}, workflow returns at once" in table
     assert list(out.glob("*.png"))
+
+
+def test_against_runs_the_revision_and_this_tree_in_turn() -> None:
+    from benchmarks._against import REPO, against
+
+    script = "import json, os, sys; print(json.dumps([os.getcwd(), sys.argv[1:]]))"
+    pairs = against("HEAD", script, ["x"], 2)
+    assert len(pairs) == 2
+    for (there_cwd, there_args), (here_cwd, here_args) in pairs:
+        assert here_cwd == str(REPO) and there_cwd != here_cwd
+        assert there_args[0] == here_args[0] == "x" and there_args[1] != here_args[1]

@@ -15,6 +15,10 @@
 - in-memory ceiling: the same flow against a dict and bare asyncio futures, on the
   same loop: no durability, no threads, no checks. What the flow itself costs in
   this interpreter, so no engine behind this API can be faster.
+- the three-thread prototype (``benchmarks._prototype``): the same flows, per call and
+  in batches of 100, on the same log file, events and read model, with nothing of the
+  engine but its three threads: what those threads can reach at all (issue 19); and
+  the same on one thread (decided and committed on the loop), without the hand-offs.
 - DBOS Transact on its SQLite system database (WAL, synchronous=NORMAL, alo-actor's default), in
   a subprocess: a workflow started with the client's id that returns at once (the
   ratio the goal takes), and one that waits in ``recv`` until ``send`` completes it.
@@ -82,10 +86,19 @@ async def promise_flow(api: PromiseApi, ids: Sequence[str], in_flight: int) -> f
     return time.perf_counter() - began
 
 
-async def batch_flow(system: AloSystem, ids: Sequence[str], in_flight: int, size: int) -> float:
+class BatchApi(Protocol):
+    """The batch verbs the batch flow uses: ``system.aio``, or the prototype."""
+
+    async def start_many(self, starts: list[tuple[str, None, int]]) -> Any: ...
+
+    async def complete_many(self, completions: list[tuple[str, int]]) -> Any: ...
+
+    async def get_results(self, ids: Sequence[str]) -> list[Any]: ...
+
+
+async def batch_flow(aio: BatchApi, ids: Sequence[str], in_flight: int, size: int) -> float:
     """The same flow, ``size`` ALOs a call: ``start_many``, then ``get_results`` asked
     before ``complete_many``, ``in_flight`` ALOs in flight in all. The elapsed seconds."""
-    aio = system.aio
 
     async def worker(first: int) -> None:
         for at in range(first * size, len(ids), in_flight):
@@ -107,10 +120,32 @@ def bench_alo_batches(path: str, promises: int, in_flight: int, size: int = 100)
     system = AloSystem.open(path)
     try:
         ids = [f"p{i}" for i in range(promises)]
-        elapsed = asyncio.run(batch_flow(system, ids, in_flight, size))
+        elapsed = asyncio.run(batch_flow(system.aio, ids, in_flight, size))
     finally:
         system.close()
     return promises / elapsed
+
+
+def bench_prototype(
+    path: str, promises: int, in_flight: int, *, one_thread: bool = False
+) -> tuple[float, float]:
+    """The prototype's promises/s (``benchmarks._prototype``): per call, and in batches
+    of 100 (each on a log of its own: ``path`` and ``path`` + "-batches")."""
+    from benchmarks._prototype import PrototypePromises
+
+    ids = [f"p{i}" for i in range(promises)]
+    rates = []
+    for where, flow in ((path, "call"), (path + "-batches", "batch")):
+        api = PrototypePromises(where, one_thread=one_thread)
+        try:
+            if flow == "call":
+                elapsed = asyncio.run(promise_flow(api, ids, in_flight))
+            else:
+                elapsed = asyncio.run(batch_flow(api, ids, in_flight, 100))
+        finally:
+            api.close()
+        rates.append(promises / elapsed)
+    return rates[0], rates[1]
 
 
 def objects_held(path: str, promises: int, in_flight: int) -> tuple[float, int]:
@@ -302,6 +337,12 @@ def main() -> None:
             os.path.join(tmp, "threads.db"), min(args.promises, 10_000), args.in_flight
         )
         ceiling = bench_in_memory(args.promises, args.in_flight)
+        proto, proto_batches = bench_prototype(
+            os.path.join(tmp, "prototype.db"), args.promises, args.in_flight
+        )
+        alone, alone_batches = bench_prototype(
+            os.path.join(tmp, "prototype-1.db"), args.promises, args.in_flight, one_thread=True
+        )
         dbos = _dbos_rows(tmp, args.promises, args.in_flight)
     print(f"promises: {args.promises}, in flight: {args.in_flight}, cores: {os.cpu_count()}")
     rows = [
@@ -312,6 +353,10 @@ def main() -> None:
         ("raw sqlite3 executemany (2 rows each)", raw),
         ("one pykka thread-actor per ALO", threads),
         ("in-memory ceiling (dict + futures)", ceiling),
+        ("three-thread prototype, per call", proto),
+        ("three-thread prototype, batches of 100", proto_batches),
+        ("the prototype on one thread, per call", alone),
+        ("the prototype on one thread, batches of 100", alone_batches),
         *dbos,
     ]
     print(f"{'design':<52}{'promises/s':>12}{'alo-actor is':>16}")
@@ -319,7 +364,9 @@ def main() -> None:
         print(f"{name:<52}{rate:>12,.0f}{alo / rate:>15.2f}x")
     print(
         f"against the in-memory ceiling: per call {alo / ceiling:.2f}x (goal 0.25), "
-        f"batches of 100 {batches / ceiling:.2f}x (goal 0.45)"
+        f"batches of 100 {batches / ceiling:.2f}x (goal 0.45); "
+        f"the prototype {proto / ceiling:.2f}x and {proto_batches / ceiling:.2f}x "
+        f"(on one thread {alone / ceiling:.2f}x and {alone_batches / ceiling:.2f}x)"
     )
     with tempfile.TemporaryDirectory() as tmp:
         per_promise, left = objects_held(os.path.join(tmp, "objects.db"), 100_000, args.in_flight)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks._scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +54,25 @@ def test_against_runs_the_revision_and_this_tree_in_turn() -> None:
     for (there_cwd, there_args), (here_cwd, here_args) in pairs:
         assert here_cwd == str(REPO) and there_cwd != here_cwd
         assert there_args[0] == here_args[0] == "x" and there_args[1] != here_args[1]
+
+
+@pytest.mark.parametrize("one_thread", [False, True], ids=["three threads", "one thread"])
+def test_the_prototype_writes_a_log_the_engine_reads(tmp_path: Path, one_thread: bool) -> None:
+    """bench_core's prototype is measured on the engine's own log: what it commits, the
+    engine reads back as the ALOs the flows made (events and read model alike)."""
+    from alo_actor import AloSystem, Status
+    from benchmarks.bench_core import bench_prototype
+
+    path = str(tmp_path / "prototype.db")
+    per_call, batches = bench_prototype(path, 300, 100, one_thread=one_thread)
+    assert per_call > 0 and batches > 0
+    # Each result is the promise's number, in a batch its place in its batch of 100.
+    for where, results in ((path, [0, 7, 299]), (path + "-batches", [0, 7, 99])):
+        system = AloSystem.open(where)
+        try:
+            assert [system.get_result(f"p{i}") for i in (0, 7, 299)] == results
+            page = system.list(Status.COMPLETED, limit=1000)
+            assert len(page.items) == 300 and page.next_cursor is None
+            assert not system.list(Status.RUNNING).items
+        finally:
+            system.close()

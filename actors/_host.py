@@ -226,6 +226,10 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # a read cannot wait for them (a host alone on its log needs none).
         self._poke: Callable[[], None] | None = None
         self._head: Head | None = None  # the log's head as read for the current message
+        # Whether this process had seen all of ``_head`` when last asked: once it has,
+        # it has for good (the frontier only moves on), so a message's later reads
+        # need not ask the frontier (and take its lock) again.
+        self._head_covered = False
         # Appends made while handling the current message, submitted together after it
         # (one lock for them all, and none of submit's checks: the host builds them).
         self._appends: list[Append] = []
@@ -247,6 +251,7 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         # Every request in this message was made before it is handled: one look at the
         # log's head, when the first of them needs it, serves them all (see _fresh).
         self._head = None
+        self._head_covered = False
         kind = type(message)
         try:
             if kind is DeliverMany:
@@ -412,10 +417,13 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
         not, the message waits (parked) for the follower and is handled again then."""
         if self._poke is None:
             return True
+        if self._head_covered:
+            return True
         head = self._head
         if head is None:
             head = self._head = self.log.head()
         if self._frontier.covers(head):
+            self._head_covered = True
             return True
         parked = self._parked
         parked.append((head, Deliver(entity.id, message)))

@@ -74,7 +74,8 @@ class Gather:
         """The reply of request ``index``."""
         return _Slot(self, index)
 
-    def _put(self, index: int, value: Any, error: BaseException | None) -> None:
+    def put(self, index: int, value: Any, error: BaseException | None = None) -> None:
+        """Answer request ``index`` (what its slot does, without a slot)."""
         self._values[index] = value
         self._errors[index] = error
         self._left -= 1
@@ -90,7 +91,7 @@ class _Slot:
         self.index = index
 
     def __call__(self, value: Any, error: BaseException | None = None) -> None:
-        self.gather._put(self.index, value, error)
+        self.gather.put(self.index, value, error)
 
 
 class LoopBridge:

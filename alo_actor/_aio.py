@@ -13,11 +13,12 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors import Deliver, DeliverMany, Gather, Reply, ReplyFuture, bridge_for
+from actors import Deliver, DeliverMany, Gather, ReplyFuture, bridge_for
 from alo_actor._batch import (
     AloCompletion,
     AloStart,
     Plan,
+    asks,
     infos,
     outcomes,
     plan_completions,
@@ -72,7 +73,7 @@ class _Outbox:
         except SystemClosed as exc:
             for ask in asks:
                 if ask.reply is not None:
-                    ask.reply(None, exc)
+                    ask.answer(None, exc)
 
 
 # A wait's timeout ran out: the result its timer gives the future (never escapes).
@@ -165,19 +166,18 @@ class AsyncAloSystem:
                 return state
         raise TimeoutError(f"ALO {alo_id!r} did not settle within {timeout} s")
 
-    def _gather(self, plan: Plan, want: int) -> tuple[ReplyFuture, list[Reply]]:
+    def _gather(self, plan: Plan, want: int) -> tuple[ReplyFuture, Gather]:
         """Queue the plan's asks (they travel as one message); the future resolves to
-        (values, errors) once every one is answered. Also the asks' replies."""
+        (values, errors) once every one is answered. Also the Gather they answer."""
         if self._system.closed:
             raise SystemClosed("the ALO system is closed")
         loop = asyncio.get_running_loop()
         outbox = self._outbox(loop)
         future = outbox.bridge.future()
         gather = Gather(len(plan.asks), future)
-        slots = [gather.slot(i) for i in range(len(plan.asks))]
-        for (_, alo_id, command), slot in zip(plan.asks, slots, strict=True):
-            outbox.put(alo_id, Ask(command, slot, want), loop)
-        return future, slots
+        for (_, alo_id, _), ask in zip(plan.asks, asks(plan, gather, want), strict=True):
+            outbox.put(alo_id, ask, loop)
+        return future, gather
 
     async def start_many(
         self, starts: Iterable[AloStart | Sequence[Any]]
@@ -219,13 +219,13 @@ class AsyncAloSystem:
 
         Private: for the HTTP batch route, which answers results with their metadata.
         """
-        future, slots = self._gather(plan, RESULT)
+        future, gather = self._gather(plan, RESULT)
         timer = None if timeout is None else future.get_loop().call_later(timeout, _expire, future)
         try:
             answer = await future
         except asyncio.CancelledError:
             if not self._system.closed:
-                self._system._send(withdrawal(plan, slots))
+                self._system._send(withdrawal(plan, gather))
             raise
         finally:
             if timer is not None:
@@ -233,7 +233,7 @@ class AsyncAloSystem:
         if answer is not _EXPIRED:
             states, errors = answer
             return states, errors
-        self._system._send(withdrawal(plan, slots))
+        self._system._send(withdrawal(plan, gather))
         reading, _ = self._gather(plan, INFO)
         read, errors = await reading
         return [None if value is None else value[0] for value in read], errors

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from actors import Reply
+from actors import Gather
 from alo_actor._errors import AloError, InvalidArgument
 from alo_actor._machine import AloState, Command, Read
 from alo_actor._model import AloInfo
 from alo_actor._requests import complete_command, info_of, result_of, start_command
-from alo_actor._supervisor import UnwaitMany
+from alo_actor._supervisor import Ask, UnwaitMany
 from alo_actor._validate import check_id
 
 # The most items one batch may carry: a batch is one message to the supervisor and its
@@ -168,7 +168,14 @@ def outcomes(
     return answers
 
 
-def withdrawal(plan: Plan, replies: Sequence[Reply]) -> UnwaitMany:
-    """The one message that withdraws the waits of a plan's reads (``replies[i]`` is
-    the reply of ``plan.asks[i]``)."""
-    return UnwaitMany([alo_id for _, alo_id, _ in plan.asks], list(replies))
+def asks(plan: Plan, gather: Gather, want: int) -> list[Ask]:
+    """The plan's asks, answered into ``gather`` in the plan's order."""
+    return [
+        Ask(command, gather, want, None, place) for place, (_, _, command) in enumerate(plan.asks)
+    ]
+
+
+def withdrawal(plan: Plan, gather: Gather) -> UnwaitMany:
+    """The one message that withdraws the waits of a plan's reads (answered into
+    ``gather``)."""
+    return UnwaitMany([alo_id for _, alo_id, _ in plan.asks], gather)

@@ -7,11 +7,12 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors import DeliverMany, Gather, Reply, SyncReply
+from actors import DeliverMany, Gather, SyncReply
 from alo_actor._batch import (
     AloCompletion,
     AloStart,
     Plan,
+    asks,
     infos,
     outcomes,
     plan_completions,
@@ -21,7 +22,7 @@ from alo_actor._batch import (
 )
 from alo_actor._errors import SystemClosed
 from alo_actor._model import AloInfo
-from alo_actor._supervisor import INFO, RESULT, Ask
+from alo_actor._supervisor import INFO, RESULT
 from alo_actor._validate import check_timeout
 
 if TYPE_CHECKING:
@@ -78,9 +79,9 @@ class BatchVerbs:
         still not settled), in order. Raises as ``start_many`` does."""
         timeout = check_timeout(timeout)
         plan = plan_reads(ids)
-        values, errors, slots = self._gathered(plan, RESULT, timeout)
+        values, errors, gather = self._gathered(plan, RESULT, timeout)
         if values is None:  # the wait ran out: withdraw it, read where each one is
-            self._send(withdrawal(plan, slots))
+            self._send(withdrawal(plan, gather))
             read, errors, _ = self._gathered(plan, INFO, None)
             assert read is not None
             values = [None if v is None else v[0] for v in read]
@@ -88,26 +89,20 @@ class BatchVerbs:
 
     def _gathered(
         self, plan: Plan, want: int, timeout: float | None
-    ) -> tuple[Any, list[BaseException | None], list[Reply]]:
-        """Send the plan's asks as one message; (values, errors, slots) once every one is
-        answered, or (None, [], slots) if ``timeout`` s passed first."""
+    ) -> tuple[Any, list[BaseException | None], Gather]:
+        """Send the plan's asks as one message; (values, errors, the Gather they answer)
+        once every one is answered, or (None, [], the Gather) if ``timeout`` s passed
+        first."""
         reply = SyncReply()
         gather = Gather(len(plan.asks), reply)
-        slots = [gather.slot(i) for i in range(len(plan.asks))]
         if plan.asks:
             self._send(
-                DeliverMany(
-                    [alo_id for _, alo_id, _ in plan.asks],
-                    [
-                        Ask(command, slot, want)
-                        for (_, _, command), slot in zip(plan.asks, slots, strict=True)
-                    ],
-                )
+                DeliverMany([alo_id for _, alo_id, _ in plan.asks], asks(plan, gather, want))
             )
         if not self._answered(reply, timeout):
-            return None, [], slots
+            return None, [], gather
         values, errors = reply.value
-        return values, errors, slots
+        return values, errors, gather
 
     def _answered(self, reply: SyncReply, timeout: float | None) -> bool:
         """Wait for ``reply`` at most ``timeout`` s (None: as long as it takes); whether

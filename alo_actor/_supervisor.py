@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import msgspec
 import pykka
 
-from actors import Deliver, Entity, EntityHost, Reply, Shards, Step
+from actors import Deliver, Entity, EntityHost, Gather, Reply, Shards, Step
 from alo_actor._clock import Clock
 from alo_actor._errors import AloError, NotFound, SystemClosed, Unavailable
 from alo_actor._events import (
@@ -69,12 +69,25 @@ SUBSCRIBE = 3  # (state, None) now; ``callback(info)`` once the outcome is durab
 
 class Ask(msgspec.Struct, frozen=True):
     """A command for one ALO, and what to answer with (the caller's reply, and for a
-    subscription the subscriber's callback)."""
+    subscription the subscriber's callback).
+
+    An ask of a batch has the batch's Gather as its reply and its place in the batch
+    as ``index``: no reply object per item, while a hundred wait for their commit.
+    """
 
     command: Command
-    reply: Reply | None
+    reply: Reply | Gather | None
     want: int
     callback: Callable[[AloInfo], object] | None = None
+    index: int = -1
+
+    def answer(self, value: Any, error: BaseException | None = None) -> None:
+        """Answer the caller (the ask must have a reply)."""
+        reply = self.reply
+        if isinstance(reply, Gather):
+            reply.put(self.index, value, error)
+        elif reply is not None:
+            reply(value, error)
 
 
 class _Answer(msgspec.Struct, frozen=True):
@@ -106,10 +119,11 @@ class Unwait(NamedTuple):
 
 
 class UnwaitMany(NamedTuple):
-    """``Unwait`` for a batch: ``replies[i]`` stopped waiting for ``entity_ids[i]``."""
+    """``Unwait`` for a batch: its asks (whose reply is ``gather``) stopped waiting for
+    ``entity_ids``."""
 
     entity_ids: list[str]
-    replies: list[Reply]
+    gather: Gather
 
 
 class DeliveriesOwed(NamedTuple):
@@ -148,7 +162,7 @@ _CALL_FOR_WORK: frozenset[str] = frozenset(
 class Attached:
     """Per-ALO data that lives only in memory while the ALO is active."""
 
-    waiters: list[Reply] = field(default_factory=list)
+    waiters: list[Ask] = field(default_factory=list)  # each answered the outcome
     # Made on first use: most ALOs have none, and one list fewer per waited-on ALO is
     # one object fewer for the garbage collector to walk while it waits.
     subscribers: list[Callable[[AloInfo], object]] | None = None
@@ -226,7 +240,7 @@ class AloBehavior:
                 if attached.stop_attempt is not None:
                     attached.stop_attempt()
                 for waiter in attached.waiters:
-                    waiter(None, closed)
+                    waiter.answer(None, closed)
 
     def handle(self, entity: Entity[AloState], message: Ask) -> Step[AloEvent]:
         command = message.command
@@ -272,16 +286,15 @@ class AloBehavior:
         else:
             assert isinstance(token, _Answer)
             message, error, created = token.message, token.error, token.created
-        reply = message.reply
-        assert reply is not None
+        assert message.reply is not None
         if failure is not None:
-            reply(None, _internal(failure))
+            message.answer(None, _internal(failure))
         elif error is not None:
             if isinstance(error, NotFound):
                 error = NotFound(f"no ALO with id {entity.id!r}")
-            reply(None, error)
+            message.answer(None, error)
         elif message.want == INFO:
-            reply((entity.state, created))
+            message.answer((entity.state, created))
         elif message.want == SUBSCRIBE:
             state = entity.state
             callback = message.callback
@@ -293,14 +306,14 @@ class AloBehavior:
                 if attached.subscribers is None:
                     attached.subscribers = []
                 attached.subscribers.append(callback)
-            reply((state, None))
+            message.answer((state, None))
         else:
             state = entity.state
             assert state is not None
             if state.terminal:
-                reply(state)
+                message.answer(state)
             else:
-                self._attached(entity).waiters.append(reply)
+                self._attached(entity).waiters.append(message)
 
     def on_persisted(self, entity: Entity[AloState], events: Sequence[AloEvent]) -> None:
         state = entity.state
@@ -402,7 +415,7 @@ class AloBehavior:
         if attached.stop_attempt is not None:
             attached.stop_attempt()
         for waiter in attached.waiters:
-            waiter(state)
+            waiter.answer(state)
         if attached.subscribers:
             info = state.info()
             for subscriber in attached.subscribers:
@@ -418,16 +431,15 @@ class AloBehavior:
         )
 
     def on_crash(self, entity_id: str, message: Any, error: BaseException) -> None:
-        reply = getattr(message, "reply", None)
-        if reply is not None:
-            reply(None, _internal(error))
+        if type(message) is Ask and message.reply is not None:
+            message.answer(None, _internal(error))
 
     def on_message(self, host: EntityHost[AloState, AloEvent], message: Any) -> None:
         if isinstance(message, Unwait):
             self._unwait(host, message.entity_id, message.reply)
         elif isinstance(message, UnwaitMany):
-            for entity_id, reply in zip(message.entity_ids, message.replies, strict=True):
-                self._unwait(host, entity_id, reply)
+            for entity_id in message.entity_ids:
+                self._unwait(host, entity_id, message.gather)
         elif isinstance(message, Register):
             self._register(host, message)
         elif isinstance(message, Recovered):
@@ -446,12 +458,15 @@ class AloBehavior:
     # -- effects -----------------------------------------------------------------
 
     @staticmethod
-    def _unwait(host: EntityHost[AloState, AloEvent], entity_id: str, reply: Reply) -> None:
+    def _unwait(
+        host: EntityHost[AloState, AloEvent], entity_id: str, reply: Reply | Gather
+    ) -> None:
+        """Drop the ALO's waiters that answer ``reply`` (a caller's, or a batch's)."""
         entity = host.entities.get(entity_id)
         if entity is not None and entity.attached is not None:
             waiters = entity.attached.waiters
-            if reply in waiters:
-                waiters.remove(reply)
+            if any(waiter.reply is reply for waiter in waiters):
+                waiters[:] = [waiter for waiter in waiters if waiter.reply is not reply]
 
     def _attached(self, entity: Entity[AloState]) -> Attached:
         attached: Attached | None = entity.attached

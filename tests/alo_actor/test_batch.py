@@ -23,7 +23,7 @@ from alo_actor import (
     OperationFailed,
     Status,
 )
-from tests.conftest import WAIT, wait_until, waiters
+from tests.conftest import WAIT, wait_for_waiters, wait_until, waiters
 
 
 def test_start_many_answers_each_item_as_start_would(system: AloSystem) -> None:
@@ -96,6 +96,21 @@ def test_get_results_waits_for_all_and_times_out_each_one_still_running(
     # The wait that ran out changed nothing: w3 settles as any other.
     system.complete("w3", 3)
     assert system.get_results(["w3"], timeout=0) == [3]
+
+
+def test_a_batch_that_runs_out_withdraws_only_its_own_waits(system: AloSystem) -> None:
+    system.start("shared")
+    got: list[Any] = []
+    other = threading.Thread(target=lambda: got.append(system.get_result("shared", timeout=WAIT)))
+    other.start()
+    wait_for_waiters(system, "shared")
+    # The same ALO twice in one batch: both its waits go, the other caller's stays.
+    answers = system.get_results(["shared", "shared"], timeout=0.05)
+    assert [type(answer) for answer in answers] == [TimeoutError, TimeoutError]
+    assert waiters(system, "shared") == 1
+    system.complete("shared", 7)
+    other.join(WAIT)
+    assert got == [7]
 
 
 def test_the_async_batch_verbs(system: AloSystem) -> None:

@@ -23,6 +23,9 @@
   a subprocess: a workflow started with the client's id that returns at once (the
   ratio the goal takes), and one that waits in ``recv`` until ``send`` completes it.
 
+``--threads`` then prints the CPU each thread spent per promise in both flows, the
+engine's and the prototype's (from ``/proc``, Linux only).
+
 ``--against REV`` then runs the first and the batch flows at REV and in this tree, in
 fresh processes, in turn, and prints the paired ratios (this tree / REV).
 
@@ -33,11 +36,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
@@ -318,6 +323,9 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=1_000)
     parser.add_argument("--against", metavar="REV", help="a git revision to compare with")
     parser.add_argument("--rounds", type=int, default=6, help="paired rounds of --against")
+    parser.add_argument(
+        "--threads", action="store_true", help="CPU per promise of each thread, both flows"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         alo = bench_alo(os.path.join(tmp, "alo.db"), args.promises, args.in_flight)
@@ -374,8 +382,70 @@ def main() -> None:
         f"objects tracked per promise in flight: {per_promise:.0f}; "
         f"left after 100,000 promises, collected: {left:+,d}"
     )
+    if args.threads:
+        _print_threads(args.promises, args.in_flight)
     if args.against:
         _print_against(args.against, args.promises, args.in_flight, args.rounds)
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user and system) of each thread of this process, by thread name
+    (Linux: ``/proc/self/task``; a thread not started by ``threading``: its id)."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        name = names.get(int(task), task)
+        spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return spent
+
+
+def _cpu_by_thread(flow: Any, promises: int) -> tuple[float, dict[str, float]]:
+    """The promises/s of ``asyncio.run(flow())``, and the microseconds of CPU each
+    thread spent per promise (threads that spent next to none left out)."""
+    before = thread_cpu()
+    began = time.perf_counter()
+    asyncio.run(flow())
+    rate = promises / (time.perf_counter() - began)
+    after = thread_cpu()
+    per = {name: (cpu - before.get(name, 0.0)) * 1e6 / promises for name, cpu in after.items()}
+    return rate, {name: us for name, us in per.items() if us >= 0.5}
+
+
+def _print_threads(promises: int, in_flight: int) -> None:
+    from benchmarks._prototype import PrototypePromises
+
+    ids = [f"p{i}" for i in range(promises)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for flow in ("per call", "batches of 100"):
+            for design in ("alo-actor", "prototype"):
+                path = os.path.join(tmp, f"{design}-{flow}.db")
+                api: Any
+                if design == "alo-actor":
+                    api = AloSystem.open(path)
+                    face = api.aio
+                else:
+                    api = face = PrototypePromises(path)
+                if flow == "per call":
+                    run = functools.partial(promise_flow, face, ids, in_flight)
+                else:
+                    run = functools.partial(batch_flow, face, ids, in_flight, 100)
+                try:
+                    rate, per = _cpu_by_thread(run, promises)
+                finally:
+                    api.close()
+                threads = ", ".join(
+                    f"{name} {us:.1f}" for name, us in sorted(per.items(), key=lambda i: -i[1])
+                )
+                print(
+                    f"{design}, {flow}: {rate:,.0f}/s; CPU us per promise: {threads} "
+                    f"(all {sum(per.values()):.1f}; wall {1e6 / rate:.1f})"
+                )
 
 
 # Run by benchmarks._against from the tree under test: promises, in flight, a directory.

@@ -76,3 +76,24 @@ def test_the_prototype_writes_a_log_the_engine_reads(tmp_path: Path, one_thread:
             assert not system.list(Status.RUNNING).items
         finally:
             system.close()
+
+
+def test_threads_prints_each_flow_and_design_with_its_threads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``bench_core --threads``: CPU per promise by thread, read from /proc."""
+    from benchmarks.bench_core import _print_threads, thread_cpu
+
+    before = thread_cpu()["MainThread"]
+    sum(i * i for i in range(2_000_000))  # ~0.1 s of this thread's CPU
+    assert thread_cpu()["MainThread"] > before
+    _print_threads(2_000, 100)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "alo-actor, per call",
+        "prototype, per call",
+        "alo-actor, batches of 100",
+        "prototype, batches of 100",
+    ]
+    # /proc counts in clock ticks (10 ms): some thread of each run spent some.
+    assert all(float(line.split("(all ")[1].split(";")[0]) > 0 for line in lines)

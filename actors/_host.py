@@ -348,8 +348,12 @@ class EntityHost(pykka.ThreadingActor, Generic[S, E]):
                     self._then(entity, then, None)
                 return
             # A tuple: of untracked events, it leaves the collector's lists on its
-            # first pass (a list never does), while it waits for the commit.
-            encoded = tuple(map(self._encode, events))
+            # first pass (a list never does), while it waits for the commit. Made from
+            # a list, not from an iterator: a tuple grown while Python code runs (the
+            # encoder) can be seen half-built by gc.get_objects() on another thread (a
+            # memory profiler's), and CPython then fails to grow it (SystemError).
+            encode = self._encode
+            encoded = tuple([encode(event) for event in events])
             # Folded once, here: the projection's row and the state after the commit
             # are the same fold.
             evolve = self._evolve

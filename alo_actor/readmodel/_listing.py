@@ -114,7 +114,7 @@ def parse_statuses(status: StatusFilter) -> tuple[str, ...] | None:
             words.add(word)
     if not words:
         raise InvalidArgument("status filter names no status (leave it out to list all)")
-    return tuple(word for word in _STATUS_WORDS if word in words)
+    return tuple([word for word in _STATUS_WORDS if word in words])  # (see EntityHost)
 
 
 def check_time(value: TimeBound, name: str) -> float | None:

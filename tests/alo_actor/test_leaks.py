@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
+import threading
 import types
 from collections import Counter
 from collections.abc import Iterator
@@ -107,3 +109,45 @@ def test_timed_out_sync_waits_leave_nothing_behind(system: AloSystem, pending: s
     after = live(*kinds)
     leaked = {kind: n for kind, n in grown(before, after).items() if n > SLACK}
     assert leaked == {}, f"after {WAITS // 2} timed-out waits: {leaked}"
+
+
+def test_a_profiler_walking_the_heap_on_another_thread_breaks_nothing(
+    system: AloSystem,
+) -> None:
+    """``gc.get_objects()`` on another thread (objgraph, pympler, a leak hunter) while
+    the engine works. It takes a reference to every tracked object, a tuple still
+    being built among them, and CPython then fails to grow that tuple (SystemError):
+    an append the supervisor built from an iterator failed so, in most runs of this test
+    before it was built from a list."""
+    stop = threading.Event()
+    walks = [0]
+
+    def walk() -> None:
+        while not stop.is_set():
+            gc.get_objects()
+            walks[0] += 1
+
+    walker = threading.Thread(target=walk)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the threads take turns often: more chances to meet
+    walker.start()
+    try:
+
+        async def flow() -> None:
+            aio = system.aio
+
+            async def one(n: int) -> None:
+                await aio.start(f"h{n}", input=n)
+                await aio.complete(f"h{n}", n)
+
+            # A list, not a generator, unpacked: ``f(*generator)`` grows a tuple too.
+            for wave in range(0, 6_000, 500):
+                await asyncio.gather(*[one(n) for n in range(wave, wave + 500)])
+
+        asyncio.run(flow())
+    finally:
+        stop.set()
+        walker.join(30)
+        sys.setswitchinterval(interval)
+    assert walks[0] > 0
+    assert system.get_results([f"h{n}" for n in (0, 2_999, 5_999)]) == [0, 2_999, 5_999]

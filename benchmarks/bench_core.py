@@ -105,8 +105,12 @@ async def batch_flow(aio: BatchApi, ids: Sequence[str], in_flight: int, size: in
     """The same flow, ``size`` ALOs a call: ``start_many``, then ``get_results`` asked
     before ``complete_many``, ``in_flight`` ALOs in flight in all. The elapsed seconds."""
 
+    workers = max(1, in_flight // size)
+
     async def worker(first: int) -> None:
-        for at in range(first * size, len(ids), in_flight):
+        # Each worker's batches in turn, every worker's apart (a step of in_flight
+        # would overlap them when fewer than a batch are in flight).
+        for at in range(first * size, len(ids), workers * size):
             chunk = ids[at : at + size]
             await aio.start_many([(alo_id, None, n) for n, alo_id in enumerate(chunk)])
             waiter = asyncio.ensure_future(aio.get_results(chunk))
@@ -116,7 +120,7 @@ async def batch_flow(aio: BatchApi, ids: Sequence[str], in_flight: int, size: in
                 raise AssertionError("wrong results")
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker(k) for k in range(max(1, in_flight // size))))
+    await asyncio.gather(*(worker(k) for k in range(workers)))
     return time.perf_counter() - began
 
 

@@ -64,7 +64,9 @@ def test_the_prototype_writes_a_log_the_engine_reads(tmp_path: Path, one_thread:
     from benchmarks.bench_core import bench_prototype
 
     path = str(tmp_path / "prototype.db")
-    per_call, batches = bench_prototype(path, 300, 100, one_thread=one_thread)
+    # Fewer in flight than a batch holds: the batch flow must not overlap its batches
+    # (the prototype refuses a start of an id it has, where the engine answers it).
+    per_call, batches = bench_prototype(path, 300, 50, one_thread=one_thread)
     assert per_call > 0 and batches > 0
     # Each result is the promise's number, in a batch its place in its batch of 100.
     for where, results in ((path, [0, 7, 299]), (path + "-batches", [0, 7, 99])):

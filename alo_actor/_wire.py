@@ -1,9 +1,8 @@
 """The JSON forms of an ALO's info and failure, the same on every face.
 
-The HTTP API answers with them (``alo_actor.http`` has its own Structs of the same
-shape, for its OpenAPI document, which may leave out a stack trace:
-``tests/cli/test_time_rule.py`` checks that an info written here is the API's body);
-result-URL POSTs carry the failure in this shape; ``alo ls --json`` and purge
+The HTTP API answers with them (its OpenAPI document names them by these Structs, and
+their docstrings describe them there; the API leaves out a stack trace unless told to
+show it); result-URL POSTs carry the failure in this shape; ``alo ls --json`` and purge
 archives write infos in it; ``alo_actor.client`` reads them back into ``AloInfo``.
 Times are RFC 3339 (``alo_actor._times``).
 """
@@ -19,8 +18,8 @@ from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._times import utc
 
 
-class FailureJson(msgspec.Struct, omit_defaults=True, frozen=True):
-    """A Nexus-style Failure: ``{"message", "metadata": {"type"}, "details", "stackTrace"?}``."""
+class FailureBody(msgspec.Struct, omit_defaults=True, frozen=True):
+    """A Nexus-style Failure: every error body, and why an ALO did not complete."""
 
     message: str
     metadata: dict[str, str]
@@ -28,8 +27,8 @@ class FailureJson(msgspec.Struct, omit_defaults=True, frozen=True):
     stack_trace: str | None = msgspec.field(default=None, name="stackTrace")
 
 
-class InfoJson(msgspec.Struct, frozen=True):
-    """What is known of one ALO; times in RFC 3339, the status as its lower-case word."""
+class InfoBody(msgspec.Struct, frozen=True):
+    """What is known of one ALO; times in RFC 3339."""
 
     id: str
     operation: str | None
@@ -40,29 +39,32 @@ class InfoJson(msgspec.Struct, frozen=True):
     created_at: datetime
     settled_at: datetime | None
     deadline: datetime | None
-    failure: FailureJson | None
+    failure: FailureBody | None
     result_metadata: dict[str, str] | None
 
 
-class PageJson(msgspec.Struct, frozen=True):
-    """A page of a listing: ``{"alos": [info…], "next_cursor"}``."""
+class ListBody(msgspec.Struct, frozen=True):
+    """A page of ALOs in creation order; ``next_cursor`` is None on the last page."""
 
-    alos: list[InfoJson]
+    alos: list[InfoBody]
     next_cursor: str | None
 
 
-def failure_json(failure: Failure) -> FailureJson:
-    return FailureJson(
+def failure_body(failure: Failure, stack_traces: bool = True) -> FailureBody:
+    """The Failure's JSON form; without its stack trace unless ``stack_traces`` (the
+    HTTP API's default: a handler's traceback shows the server's files)."""
+    return FailureBody(
         message=failure.message,
         metadata={"type": failure.type},
         details=failure.details,
-        stack_trace=failure.stack_trace,
+        stack_trace=failure.stack_trace if stack_traces else None,
     )
 
 
-def info_json(info: AloInfo) -> InfoJson:
+def info_body(info: AloInfo, stack_traces: bool = True) -> InfoBody:
+    """The info's JSON form (its failure's stack trace as ``failure_body`` says)."""
     settled_at, deadline, failure = info.settled_at, info.deadline, info.failure
-    return InfoJson(
+    return InfoBody(
         id=info.id,
         operation=info.operation,
         status=info.status,
@@ -72,13 +74,14 @@ def info_json(info: AloInfo) -> InfoJson:
         created_at=utc(info.created_at),
         settled_at=None if settled_at is None else utc(settled_at),
         deadline=None if deadline is None else utc(deadline),
-        failure=None if failure is None else failure_json(failure),
+        failure=None if failure is None else failure_body(failure, stack_traces),
         result_metadata=info.result_metadata,
     )
 
 
-def page_json(items: list[AloInfo], next_cursor: str | None) -> PageJson:
-    return PageJson(alos=[info_json(info) for info in items], next_cursor=next_cursor)
+def list_body(items: list[AloInfo], next_cursor: str | None) -> ListBody:
+    """A listing's page in its JSON form (stack traces kept)."""
+    return ListBody(alos=[info_body(info) for info in items], next_cursor=next_cursor)
 
 
 # -- reading them back -------------------------------------------------------------------
@@ -86,21 +89,21 @@ def page_json(items: list[AloInfo], next_cursor: str | None) -> PageJson:
 
 def failure_from_json(data: Any) -> Failure:
     """A Failure from its JSON form (as decoded JSON); raises msgspec.ValidationError."""
-    return _failure(msgspec.convert(data, FailureJson))
+    return _failure(msgspec.convert(data, FailureBody))
 
 
 def info_from_json(data: Any, created: bool | None = None) -> AloInfo:
     """An AloInfo from an info's JSON form; raises msgspec.ValidationError."""
-    return _info(msgspec.convert(data, InfoJson), created)
+    return _info(msgspec.convert(data, InfoBody), created)
 
 
 def page_from_json(data: Any) -> tuple[list[AloInfo], str | None]:
     """The infos and next cursor of a listing's JSON form; raises msgspec.ValidationError."""
-    page = msgspec.convert(data, PageJson)
+    page = msgspec.convert(data, ListBody)
     return [_info(info, None) for info in page.alos], page.next_cursor
 
 
-def _failure(failure: FailureJson) -> Failure:
+def _failure(failure: FailureBody) -> Failure:
     return Failure(
         message=failure.message,
         type=failure.metadata.get("type", "Error"),
@@ -109,7 +112,7 @@ def _failure(failure: FailureJson) -> Failure:
     )
 
 
-def _info(info: InfoJson, created: bool | None) -> AloInfo:
+def _info(info: InfoBody, created: bool | None) -> AloInfo:
     settled_at, deadline, failure = info.settled_at, info.deadline, info.failure
     return AloInfo(
         id=info.id,

@@ -16,7 +16,7 @@ import typer
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import TERMINAL, AloInfo
 from alo_actor._times import TIME_HELP, parse_time
-from alo_actor._wire import page_json
+from alo_actor._wire import list_body
 from alo_actor.cli._app import app
 from alo_actor.cli._common import CliError, cleanly, existing_log, out, parse_pairs
 from alo_actor.cli._db import DB_HELP, names_the_log
@@ -148,7 +148,7 @@ def ls(
                 existing_log(db), status, operation, pairs, after, before, limit, cursor
             )
     if json:
-        out(to_json(page_json(page.items, page.next_cursor)))
+        out(to_json(list_body(page.items, page.next_cursor)))
         return
     out(table(page.items))
     if page.next_cursor is not None:

@@ -17,7 +17,7 @@ import typer
 from alo_actor._errors import OperationFailed
 from alo_actor._model import AloInfo
 from alo_actor._times import DURATION_HELP, parse_duration
-from alo_actor._wire import failure_json, info_json
+from alo_actor._wire import failure_body, info_body
 from alo_actor.cli._app import app
 from alo_actor.cli._common import CliError, cleanly, fail, out, parse_pairs
 from alo_actor.cli._remote import AloId, Json, Token, Url, remote
@@ -37,7 +37,7 @@ def _json_value(text: str | None, option: str) -> Any:
 
 def _show(info: AloInfo, json: bool, first: str | None = None) -> None:
     if json:
-        out(to_json(info_json(info)))
+        out(to_json(info_body(info)))
         return
     if first is not None:
         out(first)
@@ -156,7 +156,7 @@ def result(
             value = client.get_result(alo_id, timeout=timeout)
         except OperationFailed as exc:
             if json:
-                out(to_json(failure_json(exc.failure)))
+                out(to_json(failure_body(exc.failure)))
             status = type(exc).__name__.removeprefix("Operation").lower()
             fail("result", f"{alo_id} {status}: {exc.failure.message}", OUTCOME_ERROR)
         except TimeoutError as exc:

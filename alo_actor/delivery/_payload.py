@@ -12,7 +12,7 @@ import msgspec
 
 from alo_actor._model import AloInfo, Status
 from alo_actor._times import rfc3339, utc
-from alo_actor._wire import FailureJson, failure_json
+from alo_actor._wire import FailureBody, failure_body
 from alo_actor.webhooks import webhook_of
 
 _NEXUS_STATE = {
@@ -78,7 +78,7 @@ class OutcomeBody(msgspec.Struct):
     id: str
     status: Status
     result: Any
-    failure: FailureJson | None
+    failure: FailureBody | None
     result_metadata: dict[str, str] | None
     metadata: dict[str, str]
     created_at: Annotated[datetime, msgspec.Meta(tz=True)]
@@ -105,7 +105,7 @@ def outcome_delivery(info: AloInfo, result: Any, url: str) -> Delivery:
         id=info.id,
         status=info.status,
         result=result if completed else None,
-        failure=None if failure is None else failure_json(failure),
+        failure=None if failure is None else failure_body(failure),
         result_metadata=info.result_metadata if completed else None,
         metadata=info.metadata,
         created_at=utc(info.created_at),

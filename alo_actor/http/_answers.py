@@ -21,11 +21,12 @@ from alo_actor._errors import (
 from alo_actor._machine import AloState
 from alo_actor._model import AloInfo, Failure, Status
 from alo_actor._validate import MAX_NESTING, MAX_PAYLOAD_BYTES
+from alo_actor._wire import InfoBody, info_body
 from alo_actor.http._durations import parse_duration
 from alo_actor.http._errors import ALO_STATUS, ServiceError
 from alo_actor.http._longpoll import PollInterrupted, wait_settled
 from alo_actor.http._responses import JsonResponse
-from alo_actor.http._schemas import InfoBody, ResultBody, StartRequest, info_body
+from alo_actor.http._schemas import ResultBody, StartRequest
 from alo_actor.http._service import Service
 
 T = TypeVar("T")

@@ -28,18 +28,12 @@ from alo_actor._validate import (
     check_operation,
     check_result_urls,
 )
+from alo_actor._wire import FailureBody, InfoBody, failure_body, info_body
 from alo_actor.http._docs import error_responses
 from alo_actor.http._durations import parse_duration
 from alo_actor.http._errors import refusal_of
 from alo_actor.http._responses import JsonResponse
-from alo_actor.http._schemas import (
-    FailureBody,
-    InfoBody,
-    StartRequest,
-    error_body,
-    failure_body,
-    info_body,
-)
+from alo_actor.http._schemas import StartRequest, error_body
 from alo_actor.http._service import AnyRequest, Service, service_of
 
 MAX_ITEMS = 1000  # items of all parts together: one request's answers stay small

@@ -28,9 +28,9 @@ from alo_actor._errors import InvalidArgument, NotFound
 from alo_actor._model import AloInfo, Status
 from alo_actor._system import AloSystem
 from alo_actor._validate import MAX_ID_LENGTH
+from alo_actor._wire import InfoBody, info_body
 from alo_actor.http._docs import error_responses
 from alo_actor.http._longpoll import PollInterrupted
-from alo_actor.http._schemas import InfoBody, info_body
 from alo_actor.http._service import AnyRequest, Service, service_of
 from eventlog import RecordedEvent
 

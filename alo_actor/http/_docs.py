@@ -9,8 +9,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from alo_actor._validate import MAX_ID_LENGTH
+from alo_actor._wire import FailureBody
 from alo_actor.http._errors import ALO_STATUS
-from alo_actor.http._schemas import FailureBody
 
 AloId = Annotated[
     str,

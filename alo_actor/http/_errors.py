@@ -23,8 +23,9 @@ from alo_actor._errors import (
     Unavailable,
 )
 from alo_actor._model import Status
+from alo_actor._wire import FailureBody, failure_body
 from alo_actor.http._responses import JsonResponse
-from alo_actor.http._schemas import FailureBody, error_body, failure_body
+from alo_actor.http._schemas import error_body
 
 ALO_STATUS = "Alo-Status"
 

@@ -9,7 +9,8 @@ import msgspec
 from alo_actor._events import CODEC
 from alo_actor._model import Failure
 from alo_actor._times import utc
-from alo_actor.http._schemas import EventBody, failure_body
+from alo_actor._wire import failure_body
+from alo_actor.http._schemas import EventBody
 from eventlog import RecordedEvent
 
 # Event fields that hold a clock reading, shown in RFC 3339 like every other time.

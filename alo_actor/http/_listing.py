@@ -8,10 +8,10 @@ from litestar import get
 from litestar.params import FromQuery, Parameter
 
 from alo_actor._errors import InvalidArgument
+from alo_actor._wire import ListBody, info_body
 from alo_actor.http._docs import error_responses
 from alo_actor.http._durations import parse_time
 from alo_actor.http._responses import JsonResponse
-from alo_actor.http._schemas import ListBody, info_body
 from alo_actor.http._service import AnyRequest, service_of
 
 _LIST_PARAMETERS = frozenset(

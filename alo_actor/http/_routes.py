@@ -12,6 +12,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.types import ControllerRouterHandler
 
 from alo_actor._errors import NotFound
+from alo_actor._wire import InfoBody
 from alo_actor.http import _answers as answers
 from alo_actor.http._answers import info_response, stored
 from alo_actor.http._batch import BATCH_ROUTES
@@ -28,7 +29,6 @@ from alo_actor.http._schemas import (
     EventsBody,
     FailRequest,
     HealthBody,
-    InfoBody,
     ResultBody,
     StartRequest,
 )

@@ -1,4 +1,8 @@
-"""The JSON bodies of the HTTP API (msgspec Structs) and their conversion from AloInfo."""
+"""The JSON bodies of the HTTP API (msgspec Structs) and their conversion from AloInfo.
+
+An info, a failure and a page of a listing are ``alo_actor._wire``'s: the same shapes
+on every face (the CLI's ``--json``, result URLs, archives, the client).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from alo_actor._model import AloInfo, Failure, Status
-from alo_actor._times import utc
+from alo_actor._model import Failure
 from alo_actor._validate import MAX_ID_LENGTH, MAX_METADATA_PAIRS, MAX_RESULT_URLS
+from alo_actor._wire import FailureBody
 
 # -- requests: unknown fields are refused, so a typo is a 400, not a silent default ------
 
@@ -64,43 +68,11 @@ class CancelRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 # -- responses ------------------------------------------------------------------------
 
 
-class FailureBody(msgspec.Struct, omit_defaults=True, frozen=True):
-    """A Nexus-style Failure: every error body, and why an ALO did not complete."""
-
-    message: str
-    metadata: dict[str, str]
-    details: Any
-    stack_trace: str | None = msgspec.field(default=None, name="stackTrace")
-
-
-class InfoBody(msgspec.Struct, frozen=True):
-    """What is known of one ALO; times in RFC 3339."""
-
-    id: str
-    operation: str | None
-    status: Status
-    metadata: dict[str, str]
-    result_urls: list[str]
-    attempt: int
-    created_at: datetime
-    settled_at: datetime | None
-    deadline: datetime | None
-    failure: FailureBody | None
-    result_metadata: dict[str, str] | None
-
-
 class ResultBody(msgspec.Struct, frozen=True):
     """The outcome of a completed ALO."""
 
     result: Any
     result_metadata: dict[str, str]
-
-
-class ListBody(msgspec.Struct, frozen=True):
-    """A page of ALOs in creation order; ``next_cursor`` is None on the last page."""
-
-    alos: list[InfoBody]
-    next_cursor: str | None
 
 
 class EventBody(msgspec.Struct, frozen=True):
@@ -129,36 +101,6 @@ class HealthBody(msgspec.Struct, frozen=True):
 # -- conversion -----------------------------------------------------------------------
 
 
-def failure_body(failure: Failure, stack_traces: bool) -> FailureBody:
-    """The Failure as answered; without its stack trace unless ``stack_traces`` (a
-    handler's traceback shows the server's files: ``alo serve --expose-stack-traces``)."""
-    return FailureBody(
-        message=failure.message,
-        metadata={"type": failure.type},
-        details=failure.details,
-        stack_trace=failure.stack_trace if stack_traces else None,
-    )
-
-
 def error_body(message: str, type: str, details: Any = None) -> FailureBody:
     """The Failure body of an error the service itself answers with."""
     return FailureBody(message=message, metadata={"type": type}, details=details)
-
-
-def info_body(info: AloInfo, stack_traces: bool) -> InfoBody:
-    settled_at = info.settled_at
-    deadline = info.deadline
-    failure = info.failure
-    return InfoBody(
-        id=info.id,
-        operation=info.operation,
-        status=info.status,
-        metadata=info.metadata,
-        result_urls=info.result_urls,
-        attempt=info.attempt,
-        created_at=utc(info.created_at),
-        settled_at=None if settled_at is None else utc(settled_at),
-        deadline=None if deadline is None else utc(deadline),
-        failure=None if failure is None else failure_body(failure, stack_traces),
-        result_metadata=info.result_metadata,
-    )

@@ -20,7 +20,7 @@ from alo_actor._clock import Clock
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import TERMINAL
 from alo_actor._timers import Timers
-from alo_actor._wire import info_json
+from alo_actor._wire import info_body
 from alo_actor.readmodel._dialect import Dialect, dialect_of
 from alo_actor.readmodel._listing import StatusFilter, TimeBound, check_time, parse_statuses
 from alo_actor.readmodel._projection import SELECT_COLUMNS, info_of_row
@@ -143,7 +143,7 @@ def _archive(log: EventLog, rows: Sequence[tuple[Any, ...]], out: IO[bytes]) -> 
     for row in rows:
         info = info_of_row(row)
         events = [record_json(event_record(stored)) for stored in log.read_stream(info.id)]
-        line = {"id": info.id, "info": info_json(info), "events": events}
+        line = {"id": info.id, "info": info_body(info), "events": events}
         out.write(to_json(line) + b"\n")
     out.flush()
     os.fsync(out.fileno())

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from alo_actor import AloSystem, InvalidArgument
 from alo_actor._times import parse_duration, parse_time, rfc3339
-from alo_actor._wire import info_json
+from alo_actor._wire import info_body
 from alo_actor.http import create_app
 from alo_actor.logtools import TIME_FIELDS, to_json
 from tests.alo_actor.logtools_support import alo
@@ -76,7 +76,7 @@ def test_an_info_in_json_is_the_http_apis_body(tmp_path: Path) -> None:
     with TestClient(app) as client:
         body = client.get("/v1/alos/a").json()
         info = app.state.service.system.get_info("a")
-    assert json.loads(to_json(info_json(info))) == body
+    assert json.loads(to_json(info_body(info))) == body
 
 
 def times_in(value: Any, path: str = "") -> list[tuple[str, Any]]:

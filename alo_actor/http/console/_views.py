@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 from alo_actor._errors import InvalidArgument
 from alo_actor._model import AloInfo, Status
+from alo_actor._wire import InfoBody, info_body
 from alo_actor.http._durations import parse_time
 from alo_actor.http._history import event_bodies
-from alo_actor.http._schemas import EventBody, InfoBody, info_body
+from alo_actor.http._schemas import EventBody
 from eventlog import RecordedEvent
 
 PAGE_SIZE = 50

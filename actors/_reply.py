@@ -50,14 +50,14 @@ class SyncReply:
 
 
 class Gather:
-    """Many replies gathered into one: ``slot(i)`` is the Reply of the i-th request;
-    once every slot has been called, ``reply((values, errors))`` is, with each request's
-    value and error in its place.
+    """Many replies gathered into one: ``put(i, value, error)`` answers the i-th
+    request; once every one has been answered, ``reply((values, errors))`` is, with
+    each request's value and error in its place.
 
     For a batch of requests that one caller waits for as a whole: one future, or one
-    blocked thread, for them all. The slots of one batch are answered on one thread
-    at a time (the actor's, or the caller's when the batch could not be sent), so the
-    count needs no lock.
+    blocked thread, for them all, and no reply object per request. The requests of one
+    batch are answered on one thread at a time (the actor's, or the caller's when the
+    batch could not be sent), so the count needs no lock.
     """
 
     __slots__ = ("_errors", "_left", "_reply", "_values")
@@ -70,28 +70,13 @@ class Gather:
         if not count:
             reply(([], []))
 
-    def slot(self, index: int) -> Reply:
-        """The reply of request ``index``."""
-        return _Slot(self, index)
-
     def put(self, index: int, value: Any, error: BaseException | None = None) -> None:
-        """Answer request ``index`` (what its slot does, without a slot)."""
+        """Answer request ``index`` (once)."""
         self._values[index] = value
         self._errors[index] = error
         self._left -= 1
         if self._left == 0:
             self._reply((self._values, self._errors))
-
-
-class _Slot:
-    __slots__ = ("gather", "index")
-
-    def __init__(self, gather: Gather, index: int) -> None:
-        self.gather = gather
-        self.index = index
-
-    def __call__(self, value: Any, error: BaseException | None = None) -> None:
-        self.gather.put(self.index, value, error)
 
 
 class LoopBridge:

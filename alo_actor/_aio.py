@@ -18,7 +18,7 @@ from alo_actor._batch import (
     AloCompletion,
     AloStart,
     Plan,
-    asks,
+    batch_asks,
     infos,
     outcomes,
     plan_completions,
@@ -175,7 +175,7 @@ class AsyncAloSystem:
         outbox = self._outbox(loop)
         future = outbox.bridge.future()
         gather = Gather(len(plan.asks), future)
-        for (_, alo_id, _), ask in zip(plan.asks, asks(plan, gather, want), strict=True):
+        for (_, alo_id, _), ask in zip(plan.asks, batch_asks(plan, gather, want), strict=True):
             outbox.put(alo_id, ask, loop)
         return future, gather
 

@@ -168,7 +168,7 @@ def outcomes(
     return answers
 
 
-def asks(plan: Plan, gather: Gather, want: int) -> list[Ask]:
+def batch_asks(plan: Plan, gather: Gather, want: int) -> list[Ask]:
     """The plan's asks, answered into ``gather`` in the plan's order."""
     return [
         Ask(command, gather, want, None, place) for place, (_, _, command) in enumerate(plan.asks)

@@ -12,7 +12,7 @@ from alo_actor._batch import (
     AloCompletion,
     AloStart,
     Plan,
-    asks,
+    batch_asks,
     infos,
     outcomes,
     plan_completions,
@@ -97,7 +97,7 @@ class BatchVerbs:
         gather = Gather(len(plan.asks), reply)
         if plan.asks:
             self._send(
-                DeliverMany([alo_id for _, alo_id, _ in plan.asks], asks(plan, gather, want))
+                DeliverMany([alo_id for _, alo_id, _ in plan.asks], batch_asks(plan, gather, want))
             )
         if not self._answered(reply, timeout):
             return None, [], gather

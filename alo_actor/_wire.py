@@ -52,7 +52,8 @@ class ListBody(msgspec.Struct, frozen=True):
 
 def failure_body(failure: Failure, stack_traces: bool = True) -> FailureBody:
     """The Failure's JSON form; without its stack trace unless ``stack_traces`` (the
-    HTTP API's default: a handler's traceback shows the server's files)."""
+    HTTP API leaves it out unless told to show it: a handler's traceback shows the
+    server's files)."""
     return FailureBody(
         message=failure.message,
         metadata={"type": failure.type},

@@ -38,7 +38,8 @@ from eventlog._multirow import execute_groups, insert_events
 
 _SQL = STATEMENTS["sqlite"]
 _STOP: Any = object()
-# The most requests one commit carries (the engine's writer's default batch).
+# The most requests one commit carries (a batch's request holds all its ALOs; the
+# engine's writer takes up to 2,000 appends a commit).
 _BATCH = 400
 
 
@@ -56,7 +57,7 @@ class _Write(NamedTuple):
 
     request: _Request
     events: list[tuple[str, int, NewEvent]]  # stream id, version before, event
-    rows: list[list[Any]]
+    rows: list[Any]  # a start's: lists, to be given their seq; a completion's: tuples
 
 
 class _Committed(NamedTuple):
@@ -236,7 +237,7 @@ class PrototypePromises:
     ) -> None:
         now = time.time()
         events: list[tuple[str, int, NewEvent]] = []
-        rows: list[list[Any]] = []
+        rows: list[Any] = []
         if request.kind == "start":
             for alo_id, payload in zip(request.ids, request.payloads, strict=True):
                 if alo_id in states:
@@ -249,7 +250,7 @@ class PrototypePromises:
             for alo_id, payload in zip(request.ids, request.payloads, strict=True):
                 completed = Completed(now, msgspec.Raw(payload), {})
                 events.append((alo_id, states[alo_id].version, encode(completed)))
-                rows.append([alo_id, "completed", 1, now, None, None])
+                rows.append((alo_id, "completed", 1, now, None, None))
         else:
             wait = _Wait(request.future, len(request.ids))
             for index, alo_id in enumerate(request.ids):
@@ -341,7 +342,7 @@ class PrototypePromises:
                     row[0] = seq
                     inserts.append(tuple(row))
             else:
-                updates.extend(map(tuple, write.rows))
+                updates.extend(write.rows)
             done.append((write, seqs))
         groups = {}
         if inserts:

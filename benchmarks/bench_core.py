@@ -144,17 +144,22 @@ def bench_prototype(
 
     ids = [f"p{i}" for i in range(promises)]
     rates = []
-    for where, flow in ((path, "call"), (path + "-batches", "batch")):
+    for where, flow in ((path, "per call"), (path + "-batches", "batches of 100")):
         api = PrototypePromises(where, one_thread=one_thread)
         try:
-            if flow == "call":
-                elapsed = asyncio.run(promise_flow(api, ids, in_flight))
-            else:
-                elapsed = asyncio.run(batch_flow(api, ids, in_flight, 100))
+            elapsed = asyncio.run(_flow(flow, api, ids, in_flight)())
         finally:
             api.close()
         rates.append(promises / elapsed)
     return rates[0], rates[1]
+
+
+def _flow(flow: str, face: Any, ids: Sequence[str], in_flight: int) -> Any:
+    """The flow named ``flow`` ("per call", "batches of 100") over ``face``, to call
+    for its coroutine (which returns the elapsed seconds)."""
+    if flow == "per call":
+        return functools.partial(promise_flow, face, ids, in_flight)
+    return functools.partial(batch_flow, face, ids, in_flight, 100)
 
 
 def objects_held(path: str, promises: int, in_flight: int) -> tuple[float, int]:
@@ -435,12 +440,8 @@ def _print_threads(promises: int, in_flight: int) -> None:
                     face = api.aio
                 else:
                     api = face = PrototypePromises(path)
-                if flow == "per call":
-                    run = functools.partial(promise_flow, face, ids, in_flight)
-                else:
-                    run = functools.partial(batch_flow, face, ids, in_flight, 100)
                 try:
-                    rate, per = _cpu_by_thread(run, promises)
+                    rate, per = _cpu_by_thread(_flow(flow, face, ids, in_flight), promises)
                 finally:
                     api.close()
                 threads = ", ".join(

@@ -82,7 +82,7 @@ class Ask(msgspec.Struct, frozen=True):
     index: int = -1
 
     def answer(self, value: Any, error: BaseException | None = None) -> None:
-        """Answer the caller (the ask must have a reply)."""
+        """Answer the caller (nothing, for an ask without a reply)."""
         reply = self.reply
         if isinstance(reply, Gather):
             reply.put(self.index, value, error)
@@ -431,7 +431,7 @@ class AloBehavior:
         )
 
     def on_crash(self, entity_id: str, message: Any, error: BaseException) -> None:
-        if type(message) is Ask and message.reply is not None:
+        if type(message) is Ask:
             message.answer(None, _internal(error))
 
     def on_message(self, host: EntityHost[AloState, AloEvent], message: Any) -> None:

@@ -16,7 +16,7 @@ from eventlog._location import shown
 from eventlog._log import FOLLOW_CHUNK, EventLog, check_options, literal
 from eventlog._postgres._connect import READER_SETTINGS, connect, writer_settings
 from eventlog._postgres._listen import Listener
-from eventlog._postgres._schema import current_schema, ensure_schema, read_schema_version
+from eventlog._postgres._schema import ensure_schema, read_schema_version
 from eventlog._postgres._writer import Connection, PostgresWriter
 from eventlog._schema import DEFAULT_SHARDS
 from eventlog._types import (
@@ -86,10 +86,14 @@ class PostgresEventLog(EventLog):
         conn = connect(url, settings=settings)
         try:
             ensure_schema(conn, shards)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'shards'").fetchone()
-            assert row is not None
+            # The schema's name comes with the shard count: one round trip, not two
+            # (ensure_schema found the log in it, so there is one).
+            row = conn.execute(
+                "SELECT value, current_schema() FROM meta WHERE key = 'shards'"
+            ).fetchone()
+            assert row is not None and row[1] is not None
             self.shard_count: int = int(row[0])
-            channel = sql.Identifier(f"alo_eventlog:{current_schema(conn)}"[:63])
+            channel = sql.Identifier(f"alo_eventlog:{row[1]}"[:63])
             self._listen = sql.SQL("LISTEN {}").format(channel).as_string(conn)
             notify = sql.SQL("NOTIFY {}").format(channel).as_string(conn)
             head = _head(conn)

@@ -39,6 +39,11 @@ from eventlog import RecordedEvent
 POLL_INTERVAL = 0.5
 KEEPALIVE = 5.0  # seconds of quiet before a comment line is sent
 BATCH = 500  # events read (and their ALOs looked up) at a time
+# The least time between two reads of a stream that follows one ALO (``?id=``). It is
+# woken by every commit in the log, of any ALO, and each wake is a read of that ALO's
+# events: without this, a query per such stream per commit. The first change after a
+# quiet spell still goes out at once.
+STREAM_READ_INTERVAL = 0.1
 RETRY_MS = 2000  # the reconnection delay suggested to EventSource clients
 EVENT_STREAM = "text/event-stream"
 # A log position, or nothing, with spaces or tabs around as HTTP allows.
@@ -83,6 +88,7 @@ class HeadWatch:
         self._poller: asyncio.Task[None] | None = None
         self._stopped = False
         self.streams = 0  # the change streams open now (each counts itself in and out)
+        self.stream_reads = 0  # reads of one ALO's events, by streams given an id
 
     async def wait_past(self, position: int, timeout: float) -> int | None:
         """The log's last position once it is past ``position``; ``None`` after ``timeout``
@@ -188,7 +194,16 @@ async def change_stream(
         position = await asyncio.to_thread(system.log.last_position) if after is None else after
         yield f"retry: {RETRY_MS}\n: changes after position {position}\n\n".encode()
         woken_at = position
+        read_at = -STREAM_READ_INTERVAL
         while not service.stopping:
+            if alo_id is not None:
+                # Commits of other ALOs woke this one too: one read for all that came
+                # within the interval (see STREAM_READ_INTERVAL).
+                pause = read_at + STREAM_READ_INTERVAL - loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                read_at = loop.time()
+                watch.stream_reads += 1
             events = await asyncio.to_thread(_read, system, position, alo_id)
             if events:
                 yield await _frames(system, events, service.expose_stack_traces)

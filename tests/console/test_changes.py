@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import uvicorn
 from litestar import Litestar
 
 from alo_actor.http import create_app
-from alo_actor.http._changes import KEEPALIVE
+from alo_actor.http._changes import KEEPALIVE, STREAM_READ_INTERVAL
 from tests.conftest import wait_until
 from tests.console.sse import Frame, changes, frames
 from tests.console.support import alo_serve, fresh
@@ -218,3 +219,30 @@ def test_a_stream_ends_at_the_servers_wait_cap(tmp_path: Path) -> None:
         rest = list(frames(response))
         assert rest[0].retry is not None
         assert served.open_streams == 0
+
+
+def test_a_stream_of_one_alo_reads_it_once_per_interval_not_per_commit(tmp_path: Path) -> None:
+    # Every commit in the log wakes every stream; one that follows one ALO reads that
+    # ALO's events at most once per STREAM_READ_INTERVAL, however many commits come.
+    mine = fresh()
+    with (
+        InProcess(create_app(str(tmp_path / "alo.db"))) as served,
+        httpx.Client(base_url=served.base_url, timeout=10) as http,
+    ):
+        assert http.post("/v1/alos", json={"id": mine}).status_code == 201
+        watch = served.app.state.changes
+        began = time.monotonic()
+        with http.stream("GET", "/v1/changes", params={"after": 0, "id": mine}) as response:
+            stream = frames(response)
+            opening(stream)
+            for _ in range(200):  # each its own commit, each waking the stream
+                assert http.post("/v1/alos", json={"id": fresh()}).status_code == 201
+            assert http.post(f"/v1/alos/{mine}/complete", json={"result": 1}).status_code == 200
+            seen = changes(stream, 2)
+            elapsed = time.monotonic() - began
+            reads = watch.stream_reads
+    assert [(c["id"], c["type"]) for c in seen] == [(mine, "Started"), (mine, "Completed")]
+    assert seen[1]["status"] == "completed"
+    # The stream's first read, one per interval of its life, and the one it may have
+    # begun as the last interval ended.
+    assert 1 <= reads <= elapsed / STREAM_READ_INTERVAL + 2, (reads, elapsed)

@@ -22,7 +22,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -221,20 +221,24 @@ class PrototypePromises:
         self, requests: list[_Request], answers: list[tuple[asyncio.Future[Any], Any]]
     ) -> None:
         encode = CODEC.encode
+        write = self._writes.put
         for request in requests:
             try:
-                self._decide(request, self._states, self._waits, answers, encode)
+                self._decide(request, self._states, self._waits, answers, encode, write)
             except Exception as exc:  # the caller's, to raise (never a hang)
                 answers.append((request.future, exc))
 
+    @staticmethod
     def _decide(
-        self,
         request: _Request,
         states: dict[str, _State],
         waits: dict[str, list[tuple[_Wait, int]]],
         answers: list[tuple[asyncio.Future[Any], Any]],
         encode: Any,
+        write: Callable[[_Write], object],
     ) -> None:
+        """One request's events and rows, handed to ``write``; a wait's answer, or its
+        waits (the supervisor's whole decision; ``bench_supervisor`` runs it alone)."""
         now = time.time()
         events: list[tuple[str, int, NewEvent]] = []
         rows: list[Any] = []
@@ -263,7 +267,7 @@ class PrototypePromises:
             if not wait.left:
                 answers.append((wait.future, wait.states))
             return
-        self._writes.put(_Write(request, events, rows))
+        write(_Write(request, events, rows))
 
     @staticmethod
     def _committed(
@@ -273,6 +277,8 @@ class PrototypePromises:
         waits: dict[str, list[tuple[_Wait, int]]],
         answers: list[tuple[asyncio.Future[Any], Any]],
     ) -> None:
+        """A committed write's effects: states, woken waits, the request's answer
+        (``bench_supervisor`` runs it alone)."""
         request = write.request
         out: list[_State] = []
         if request.kind == "start":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -104,3 +105,44 @@ def test_threads_prints_each_flow_and_design_with_its_threads(
     for line in lines:
         spent, wall = line.split("(all ")[1].rstrip(")").split("; wall ")
         assert float(spent) >= 0 and float(wall) > 0
+
+
+SUPERVISOR_ARGS = ("--promises", "3000", "--rounds", "2", "--against", "HEAD")
+
+
+def test_bench_supervisor_prints_both_designs_and_the_paired_ratios() -> None:
+    """``bench_supervisor``: the host and supervisor alone, beside the prototype's
+    decisions, and ``--against`` a revision (this one: the ratios are near 1)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_supervisor", *SUPERVISOR_ARGS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,  # a few seconds on an idle 2-core machine
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("supervisor CPU per promise, one thread, no log (3,000 promises")
+    for line, flow in zip(lines[1:3], ("per call", "batches of 100"), strict=True):
+        found = re.fullmatch(rf"  {flow}: alo-actor (\S+) us, prototype (\S+) us \(.*\)", line)
+        assert found is not None, line
+        assert float(found[1]) > 0 and float(found[2]) > 0
+    assert [line.split(",")[0] for line in lines[3:]] == ["per call", "batches of 100"]
+    for line in lines[3:]:
+        assert "HEAD's time / this tree's: " in line and float(line.split(": ")[1][:4]) > 0
+
+
+def test_bench_supervisor_checks_every_answer() -> None:
+    from benchmarks.bench_supervisor import _Answers, _check_engine, engine_us, prototype_us
+
+    assert engine_us(300, 100, 100) > 0 and engine_us(300, 100, 1) > 0
+    assert prototype_us(300, 100, 100) > 0 and prototype_us(300, 100, 1) > 0
+    wrong = _Answers()
+    wrong.one(None, ValueError("refused"))
+    with pytest.raises(AssertionError, match="1 errors"):
+        _check_engine(wrong, 1)
+    short = _Answers()
+    short.one(None)
+    with pytest.raises(AssertionError, match="1 answers for 1 promises"):
+        _check_engine(short, 1)

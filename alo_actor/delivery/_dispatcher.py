@@ -419,7 +419,7 @@ class Dispatcher:
             async with asyncio.timeout(CLOSE_TIMEOUT / 3):
                 if tasks:
                     await asyncio.wait(tasks)
-                await asyncio.gather(*(c.aclose() for c in self._connections))
+                await asyncio.gather(*[c.aclose() for c in self._connections])
         except TimeoutError:
             log.warning("delivery shutdown: connections did not close in time")
         finally:

@@ -238,7 +238,7 @@ _encode = msgspec.json.Encoder().encode
 
 async def _frames(system: AloSystem, events: list[RecordedEvent], stack_traces: bool) -> bytes:
     ids = list(dict.fromkeys(event.stream_id for event in events))
-    found = await asyncio.gather(*(system.aio.get_info(i) for i in ids), return_exceptions=True)
+    found = await asyncio.gather(*[system.aio.get_info(i) for i in ids], return_exceptions=True)
     infos: dict[str, AloInfo | None] = {}
     for alo_id, outcome in zip(ids, found, strict=True):
         if isinstance(outcome, NotFound):

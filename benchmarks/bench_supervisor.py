@@ -29,13 +29,15 @@ built before each wave is timed: that is the caller's work, not the supervisor's
 
 ``--against REV`` then runs the engine's part at REV and in this tree, in fresh
 processes, in turn, and prints the paired ratios (REV's time / this tree's: above 1 is
-faster here).
+faster here). REV needs the internals this drives, as the engine has had them since
+ebeea04 (``batch_asks``); at an older one it stops with the error it met there.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -291,9 +293,14 @@ def main() -> None:
         from benchmarks._against import against
 
         source = Path(__file__).read_text().split("\nif __name__ ==")[0] + _ENGINE
-        pairs = against(
-            args.against, source, [str(args.promises), str(args.in_flight), "1"], args.rounds
-        )
+        try:
+            pairs = against(
+                args.against, source, [str(args.promises), str(args.in_flight), "1"], args.rounds
+            )
+        except subprocess.CalledProcessError as exc:
+            last = (exc.stderr or "").strip().splitlines()[-1:] or ["no error output"]
+            failed = f"--against {args.against}: the engine's part failed there: {last[0]}"
+            raise SystemExit(failed) from None
         for flow in FLOWS:
             ratios = [there[flow] / here[flow] for there, here in pairs]
             print(

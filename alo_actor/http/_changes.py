@@ -7,7 +7,9 @@ when the server shuts down, after the server's long-poll cap (a client reconnect
 with ``Last-Event-ID``, as EventSource does by itself), or when the client leaves.
 
 All the streams of a server share one ``HeadWatch``: the only place that learns that
-the log moved. Reads of the log run in worker threads, never on the event loop.
+the log moved. Reads of the log run in worker threads, never on the event loop. The
+infos come from the read model, not from the engine: a stream costs the engine
+nothing, however fast the log moves.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from alo_actor._errors import InvalidArgument, NotFound
+from alo_actor._errors import InvalidArgument
 from alo_actor._model import AloInfo, Status
 from alo_actor._system import AloSystem
 from alo_actor._validate import MAX_ID_LENGTH
@@ -32,6 +34,7 @@ from alo_actor._wire import InfoBody, info_body
 from alo_actor.http._docs import error_responses
 from alo_actor.http._longpoll import PollInterrupted
 from alo_actor.http._service import AnyRequest, Service, service_of
+from alo_actor.readmodel._listing import infos_of
 from eventlog import RecordedEvent
 
 # The longest a watcher waits on the log's frontier before it looks again whether any
@@ -59,8 +62,9 @@ logger = logging.getLogger("alo_actor.http")
 class ChangeBody(msgspec.Struct, frozen=True):
     """One change: the event at ``position`` of ALO ``id``, and that ALO's info now.
 
-    ``status`` and ``info`` are the ALO's as read when the change is sent (at or after
-    ``position``); both are null when the ALO is gone (purged).
+    ``status`` and ``info`` are the ALO's as committed when the change is sent (at or
+    after ``position``, from the read model); both are null when the ALO is gone
+    (purged).
     """
 
     position: int
@@ -204,9 +208,9 @@ async def change_stream(
                     await asyncio.sleep(pause)
                 read_at = loop.time()
                 watch.stream_reads += 1
-            events = await asyncio.to_thread(_read, system, position, alo_id)
+            events, infos = await asyncio.to_thread(_read, system, position, alo_id)
             if events:
-                yield await _frames(system, events, service.expose_stack_traces)
+                yield _frames(events, infos, service.expose_stack_traces)
                 position = events[-1].position
                 if len(events) == BATCH and alo_id is None:
                     continue
@@ -227,32 +231,32 @@ async def change_stream(
         watch.streams -= 1
 
 
-def _read(system: AloSystem, after: int, alo_id: str | None) -> list[RecordedEvent]:
+def _read(
+    system: AloSystem, after: int, alo_id: str | None
+) -> tuple[list[RecordedEvent], dict[str, AloInfo]]:
+    """The events after ``after`` (of ALO ``alo_id`` only, if given), and the info now
+    of each ALO they name, from the read model: watching sends the engine nothing."""
+    log = system.log
     if alo_id is None:
-        return list(system.log.read_all(after, limit=BATCH))
-    return [event for event in system.log.read_stream(alo_id) if event.position > after]
+        events = list(log.read_all(after, limit=BATCH))
+    else:
+        events = [event for event in log.read_stream(alo_id) if event.position > after]
+    if not events:
+        return events, {}
+    return events, infos_of(log, list(dict.fromkeys([event.stream_id for event in events])))
 
 
 _encode = msgspec.json.Encoder().encode
 
 
-async def _frames(system: AloSystem, events: list[RecordedEvent], stack_traces: bool) -> bytes:
-    ids = list(dict.fromkeys(event.stream_id for event in events))
-    found = await asyncio.gather(*[system.aio.get_info(i) for i in ids], return_exceptions=True)
-    infos: dict[str, AloInfo | None] = {}
-    for alo_id, outcome in zip(ids, found, strict=True):
-        if isinstance(outcome, NotFound):
-            infos[alo_id] = None
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            infos[alo_id] = outcome
+def _frames(events: list[RecordedEvent], infos: dict[str, AloInfo], stack_traces: bool) -> bytes:
+    """The SSE frames of ``events``, each with its ALO's info (null for one purged)."""
     chunks: list[bytes] = []
     bodies: dict[str, InfoBody | None] = {}
     for event in events:
         alo_id = event.stream_id
         if alo_id not in bodies:
-            info = infos[alo_id]
+            info = infos.get(alo_id)
             bodies[alo_id] = None if info is None else info_body(info, stack_traces)
         body = bodies[alo_id]
         change = ChangeBody(

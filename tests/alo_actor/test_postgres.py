@@ -188,3 +188,25 @@ def test_a_log_that_is_not_there_is_said_so(pg_url: str, tmp_path: Path) -> None
     down = alo("ls", f"postgresql://u:hunter2@/x?host={tmp_path}")
     assert down.returncode == 2
     assert "cannot connect" in down.stderr and "hunter2" not in down.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_infos_of_reads_what_get_info_answers_on_both_backends(
+    tmp_path: Path, pg_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the changes feed shows of each ALO, read from the read model in one query
+    # per INFOS_PER_QUERY ids (a small number here, so that there are several).
+    from alo_actor.readmodel import _listing
+
+    location = str(tmp_path / "alo.db") if backend == "sqlite" else pg_url
+    busy_life(location)
+    monkeypatch.setattr(_listing, "INFOS_PER_QUERY", 5)
+    with AloSystem.open(location) as system:
+        system.settle()  # the reopening's own work (the deadline that passed) is done
+        ids = [info.id for info in system.list(limit=100).items]
+        assert len(ids) == 12
+        found = _listing.infos_of(system.log, [*ids, "never-started"])
+        assert sorted(found) == sorted(ids)  # none for an id with no ALO
+        for alo_id in ids:
+            assert found[alo_id] == system.get_info(alo_id)
+        assert _listing.infos_of(system.log, []) == {}

@@ -246,3 +246,41 @@ def test_a_stream_of_one_alo_reads_it_once_per_interval_not_per_commit(tmp_path:
     # The stream's first read, one per interval of its life, and the one it may have
     # begun as the last interval ended.
     assert 1 <= reads <= elapsed / STREAM_READ_INTERVAL + 2, (reads, elapsed)
+
+
+def test_the_feed_reads_infos_from_the_read_model_and_sends_the_engine_nothing(
+    tmp_path: Path,
+) -> None:
+    # A change's info is the ALO's as committed, read beside the events; asking the
+    # engine for it (get_info) made every watcher a second load on the engine.
+    labelled, done, failed, cancelled = fresh(), fresh(), fresh(), fresh()
+    with (
+        InProcess(create_app(str(tmp_path / "alo.db"))) as served,
+        httpx.Client(base_url=served.base_url, timeout=10) as http,
+    ):
+        start = {"id": labelled, "metadata": {"team": "a"}, "result_urls": []}
+        assert http.post("/v1/alos", json=start).status_code == 201
+        for alo_id in (done, failed, cancelled):
+            assert http.post("/v1/alos", json={"id": alo_id}).status_code == 201
+        settle = {"result": {"n": 1}, "result_metadata": {"k": "v"}}
+        assert http.post(f"/v1/alos/{done}/complete", json=settle).status_code == 200
+        failure = {"message": "no", "metadata": {"type": "Refused"}}
+        assert http.post(f"/v1/alos/{failed}/fail", json=failure).status_code == 200
+        assert http.post(f"/v1/alos/{cancelled}/cancel", json={}).status_code == 200
+        commands = served.app.state.service.system.stats.engine.commands
+        before = dict(commands)
+        with http.stream("GET", "/v1/changes", params={"after": 0}) as response:
+            seen = changes(frames(response), 7)
+        assert dict(commands) == before  # the engine was asked nothing
+        assert [(c["id"], c["type"]) for c in seen] == [
+            (labelled, "Started"),
+            (done, "Started"),
+            (failed, "Started"),
+            (cancelled, "Started"),
+            (done, "Completed"),
+            (failed, "Failed"),
+            (cancelled, "Cancelled"),
+        ]
+        for change in seen:
+            assert change["info"] == http.get(f"/v1/alos/{change['id']}").json()
+            assert change["status"] == change["info"]["status"]

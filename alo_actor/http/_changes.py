@@ -15,10 +15,11 @@ nothing, however fast the log moves.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import msgspec
 from litestar import get
@@ -74,6 +75,22 @@ class ChangeBody(msgspec.Struct, frozen=True):
     info: InfoBody | None
 
 
+class Batch(NamedTuple):
+    """The frames of up to BATCH events after a position, and where they end."""
+
+    size: int  # the events read
+    last: int  # the position of the last of them (the position read after, if none)
+    frames: bytes
+
+
+class _Shared(NamedTuple):
+    """A read of the whole log after one position, in flight, for every stream that
+    asks for the same position meanwhile."""
+
+    begun: int  # the frontier's covered position when the read began
+    task: asyncio.Future[Batch]
+
+
 class HeadWatch:
     """Tells waiting streams when the log's last position moves past theirs.
 
@@ -93,6 +110,8 @@ class HeadWatch:
         self._stopped = False
         self.streams = 0  # the change streams open now (each counts itself in and out)
         self.stream_reads = 0  # reads of one ALO's events, by streams given an id
+        self.log_reads = 0  # reads of the whole log, each shared by the streams asking it
+        self._shared: dict[int, _Shared] = {}  # reads in flight, by the position read after
 
     async def wait_past(self, position: int, timeout: float) -> int | None:
         """The log's last position once it is past ``position``; ``None`` after ``timeout``
@@ -118,6 +137,39 @@ class HeadWatch:
                     return None  # the poller failed: let the stream read the log itself
         finally:
             self._waiting -= 1
+
+    async def read_after(self, position: int, woken_at: int) -> Batch:
+        """The frames of the log's events after ``position`` (at most BATCH), read in a
+        worker thread, once for all the streams that ask for the same position while
+        the read is in flight: the streams that have caught up, woken by one commit,
+        all ask at once. Raises what the read raised.
+
+        A read in flight serves a stream if it holds every event up to ``woken_at``
+        (the head that woke the stream): if it began once this process had seen them
+        all, or if the stream needs none past ``position``. Only reads in flight are
+        shared, so that each change's info is as fresh as the stream's own read.
+        """
+        shared = self._shared.get(position)
+        if shared is None or (woken_at > position and shared.begun < woken_at):
+            service = self._service
+            system = service.system
+            begun = system.log.frontier.covered
+            task = asyncio.ensure_future(
+                asyncio.to_thread(_read_frames, system, position, None, service.expose_stack_traces)
+            )
+            task.add_done_callback(functools.partial(self._read_done, position))
+            shared = self._shared[position] = _Shared(begun, task)
+            self.log_reads += 1
+        # Shielded: a stream whose client left stops waiting; the read goes on for the
+        # others.
+        return await asyncio.shield(shared.task)
+
+    def _read_done(self, position: int, task: asyncio.Future[Batch]) -> None:
+        shared = self._shared.get(position)
+        if shared is not None and shared.task is task:
+            del self._shared[position]
+        if not task.cancelled():
+            task.exception()  # taken: none is left unretrieved when no stream waits
 
     def _ensure_poller(self) -> None:
         if self._poller is not None or self._stopped:
@@ -208,11 +260,17 @@ async def change_stream(
                     await asyncio.sleep(pause)
                 read_at = loop.time()
                 watch.stream_reads += 1
-            events, infos = await asyncio.to_thread(_read, system, position, alo_id)
-            if events:
-                yield _frames(events, infos, service.expose_stack_traces)
-                position = events[-1].position
-                if len(events) == BATCH and alo_id is None:
+            if alo_id is None:
+                batch = await watch.read_after(position, woken_at)
+            else:
+                stack_traces = service.expose_stack_traces
+                batch = await asyncio.to_thread(
+                    _read_frames, system, position, alo_id, stack_traces
+                )
+            if batch.size:
+                yield batch.frames
+                position = batch.last
+                if batch.size == BATCH and alo_id is None:
                     continue
             # Everything up to the head that woke this stream has been read.
             position = max(position, woken_at)
@@ -244,6 +302,14 @@ def _read(
     if not events:
         return events, {}
     return events, infos_of(log, list(dict.fromkeys([event.stream_id for event in events])))
+
+
+def _read_frames(system: AloSystem, after: int, alo_id: str | None, stack_traces: bool) -> Batch:
+    """``_read``'s events as frames (in a worker thread)."""
+    events, infos = _read(system, after, alo_id)
+    if not events:
+        return Batch(0, after, b"")
+    return Batch(len(events), events[-1].position, _frames(events, infos, stack_traces))
 
 
 _encode = msgspec.json.Encoder().encode

@@ -3,6 +3,7 @@ and how a stream ends (server's cap, client gone, shutdown)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -16,7 +17,14 @@ import uvicorn
 from litestar import Litestar
 
 from alo_actor.http import create_app
-from alo_actor.http._changes import KEEPALIVE, STREAM_READ_INTERVAL
+from alo_actor.http._changes import (
+    BATCH,
+    KEEPALIVE,
+    STREAM_READ_INTERVAL,
+    Batch,
+    HeadWatch,
+    _Shared,
+)
 from tests.conftest import wait_until
 from tests.console.sse import Frame, changes, frames
 from tests.console.support import alo_serve, fresh
@@ -284,3 +292,71 @@ def test_the_feed_reads_infos_from_the_read_model_and_sends_the_engine_nothing(
         for change in seen:
             assert change["info"] == http.get(f"/v1/alos/{change['id']}").json()
             assert change["status"] == change["info"]["status"]
+
+
+def test_streams_at_one_position_share_one_read_of_the_log(tmp_path: Path) -> None:
+    # The streams that have caught up are woken by the same commit and ask for the
+    # same position at once: one read in flight serves them all.
+    with (
+        InProcess(create_app(str(tmp_path / "alo.db"))) as served,
+        httpx.Client(base_url=served.base_url, timeout=10) as http,
+    ):
+        body = {"starts": [{"id": fresh()} for _ in range(600)]}
+        assert http.post("/v1/batch", json=body).status_code == 200
+        watch = HeadWatch(served.app.state.service)
+
+        async def asked_together(position: int, streams: int) -> list[Batch]:
+            return await asyncio.gather(
+                *[watch.read_after(position, position) for _ in range(streams)]
+            )
+
+        first = asyncio.run(asked_together(0, 3))
+        assert watch.log_reads == 1
+        assert first[0] == first[1] == first[2]
+        assert (first[0].size, first[0].last) == (BATCH, BATCH)
+        assert first[0].frames.count(b"event: change\n") == BATCH
+        rest = asyncio.run(asked_together(BATCH, 2))
+        assert watch.log_reads == 2
+        assert rest[0] == rest[1] and (rest[0].size, rest[0].last) == (100, 600)
+        # Done reads are not kept: a later stream reads afresh (its infos are new).
+        asyncio.run(asked_together(BATCH, 1))
+        assert watch.log_reads == 3
+
+        async def woken_past_a_read_begun_before(position: int, woken_at: int) -> Batch:
+            # A read still in flight that began before the head that woke this stream
+            # may lack events up to it: the stream makes its own read.
+            never: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
+            watch._shared[position] = _Shared(-1, never)
+            return await asyncio.wait_for(watch.read_after(position, woken_at), 10)
+
+        assert asyncio.run(woken_past_a_read_begun_before(0, 5)).size == BATCH
+        assert watch.log_reads == 4
+
+
+def test_streams_read_together_each_see_every_change_once_in_order(tmp_path: Path) -> None:
+    streams, writes = 3, 150
+    seen: list[list[int]] = [[] for _ in range(streams)]
+    with (
+        InProcess(create_app(str(tmp_path / "alo.db"))) as served,
+        httpx.Client(base_url=served.base_url, timeout=10) as http,
+    ):
+
+        def follow(index: int) -> None:
+            with (
+                httpx.Client(base_url=served.base_url, timeout=READ_TIMEOUT) as own,
+                own.stream("GET", "/v1/changes", params={"after": 0}) as response,
+            ):
+                seen[index] = [c["position"] for c in changes(frames(response), 2 * writes)]
+
+        followers = [threading.Thread(target=follow, args=(k,)) for k in range(streams)]
+        for follower in followers:
+            follower.start()
+        wait_until(lambda: served.open_streams == streams, what="the streams to open")
+        for _ in range(writes):  # each its own commit: every stream woken each time
+            alo_id = fresh()
+            assert http.post("/v1/alos", json={"id": alo_id}).status_code == 201
+            assert http.post(f"/v1/alos/{alo_id}/cancel", json={}).status_code == 200
+        for follower in followers:
+            follower.join(60)
+            assert not follower.is_alive()
+    assert seen == [list(range(1, 2 * writes + 1))] * streams

@@ -165,9 +165,8 @@ def engine_us(promises: int, in_flight: int, size: int) -> float:
     ids = [f"p{i}" for i in range(promises)]
     spent = 0.0
     for first in range(0, promises, in_flight):
-        starts, reads, completes = _engine_wave(
-            ids[first : first + in_flight], first, size, answers
-        )
+        wave = ids[first : first + in_flight]
+        starts, reads, completes = _engine_wave(wave, first, size, answers)
         began = time.thread_time()
         for message in starts:
             receive(message)
@@ -178,7 +177,7 @@ def engine_us(promises: int, in_flight: int, size: int) -> float:
             receive(message)
         receive(log.committed())
         spent += time.thread_time() - began
-        _check_engine(answers, len(ids[first : first + in_flight]))
+        _check_engine(answers, len(wave))
     host.on_stop()
     return spent / promises * 1e6
 
@@ -225,15 +224,13 @@ def prototype_us(promises: int, in_flight: int, size: int) -> float:
         steps: list[list[_Request]] = [[], [], []]
         for at in range(0, len(wave), size):
             chunk = wave[at : at + size]
-            inputs = [
+            # Each ALO's number is its input and its result, as in the engine's flow.
+            payloads = [
                 encode_payload(n, "input") for n in range(first + at, first + at + len(chunk))
             ]
-            results = [
-                encode_payload(n, "result") for n in range(first + at, first + at + len(chunk))
-            ]
-            steps[0].append(_Request("start", chunk, inputs, no_future))
+            steps[0].append(_Request("start", chunk, payloads, no_future))
             steps[1].append(_Request("wait", chunk, (), no_future))
-            steps[2].append(_Request("complete", chunk, results, no_future))
+            steps[2].append(_Request("complete", chunk, payloads, no_future))
         writes: list[_Write] = []
         began = time.thread_time()
         for step in steps:

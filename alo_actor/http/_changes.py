@@ -252,7 +252,9 @@ async def change_stream(
         woken_at = position
         read_at = -STREAM_READ_INTERVAL
         while not service.stopping:
-            if alo_id is not None:
+            if alo_id is None:
+                batch = await watch.read_after(position, woken_at)
+            else:
                 # Commits of other ALOs woke this one too: one read for all that came
                 # within the interval (see STREAM_READ_INTERVAL).
                 pause = read_at + STREAM_READ_INTERVAL - loop.time()
@@ -260,9 +262,6 @@ async def change_stream(
                     await asyncio.sleep(pause)
                 read_at = loop.time()
                 watch.stream_reads += 1
-            if alo_id is None:
-                batch = await watch.read_after(position, woken_at)
-            else:
                 stack_traces = service.expose_stack_traces
                 batch = await asyncio.to_thread(
                     _read_frames, system, position, alo_id, stack_traces
@@ -289,26 +288,18 @@ async def change_stream(
         watch.streams -= 1
 
 
-def _read(
-    system: AloSystem, after: int, alo_id: str | None
-) -> tuple[list[RecordedEvent], dict[str, AloInfo]]:
-    """The events after ``after`` (of ALO ``alo_id`` only, if given), and the info now
-    of each ALO they name, from the read model: watching sends the engine nothing."""
+def _read_frames(system: AloSystem, after: int, alo_id: str | None, stack_traces: bool) -> Batch:
+    """The frames of the events after ``after`` (of ALO ``alo_id`` only, if given), each
+    with its ALO's info now, from the read model: watching sends the engine nothing.
+    Runs in a worker thread."""
     log = system.log
     if alo_id is None:
         events = list(log.read_all(after, limit=BATCH))
     else:
         events = [event for event in log.read_stream(alo_id) if event.position > after]
     if not events:
-        return events, {}
-    return events, infos_of(log, list(dict.fromkeys([event.stream_id for event in events])))
-
-
-def _read_frames(system: AloSystem, after: int, alo_id: str | None, stack_traces: bool) -> Batch:
-    """``_read``'s events as frames (in a worker thread)."""
-    events, infos = _read(system, after, alo_id)
-    if not events:
         return Batch(0, after, b"")
+    infos = infos_of(log, list(dict.fromkeys([event.stream_id for event in events])))
     return Batch(len(events), events[-1].position, _frames(events, infos, stack_traces))
 
 

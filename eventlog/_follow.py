@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from eventlog._types import Head, RecordedEvent
+from eventlog._types import Head, LogClosed, RecordedEvent
 
 _log = logging.getLogger("eventlog")
 
@@ -189,6 +189,10 @@ class Follower:
                     break
                 try:
                     self._step()
+                except LogClosed:
+                    # Closed under it, between the log's close and its stop: nothing is
+                    # left to read, and nothing is wrong.
+                    break
                 except Exception:  # a busy or failing disk: look again at the next poll
                     _log.exception("the log follower could not read the log")
                     self._stopped.wait(0.1)

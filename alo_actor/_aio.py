@@ -64,6 +64,13 @@ class _Outbox:
         self.ids.append(alo_id)
         self.asks.append(ask)
 
+    def put_many(self, ids: list[str], asks: list[Ask], loop: asyncio.AbstractEventLoop) -> None:
+        """``put`` for each of a batch's asks (``asks[i]`` for ``ids[i]``), at once."""
+        if not self.ids:
+            loop.call_soon(self.flush)
+        self.ids += ids
+        self.asks += asks
+
     def flush(self) -> None:
         ids, asks = self.ids, self.asks
         self.ids, self.asks = [], []
@@ -174,9 +181,9 @@ class AsyncAloSystem:
         loop = asyncio.get_running_loop()
         outbox = self._outbox(loop)
         future = outbox.bridge.future()
-        gather = Gather(len(plan.asks), future)
-        for (_, alo_id, _), ask in zip(plan.asks, batch_asks(plan, gather, want), strict=True):
-            outbox.put(alo_id, ask, loop)
+        gather = Gather(len(plan.ids), future)
+        if plan.ids:
+            outbox.put_many(plan.ids, batch_asks(plan, gather, want), loop)
         return future, gather
 
     async def start_many(

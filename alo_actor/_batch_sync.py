@@ -94,11 +94,9 @@ class BatchVerbs:
         once every one is answered, or (None, [], the Gather) if ``timeout`` s passed
         first."""
         reply = SyncReply()
-        gather = Gather(len(plan.asks), reply)
-        if plan.asks:
-            self._send(
-                DeliverMany([alo_id for _, alo_id, _ in plan.asks], batch_asks(plan, gather, want))
-            )
+        gather = Gather(len(plan.ids), reply)
+        if plan.ids:
+            self._send(DeliverMany(plan.ids, batch_asks(plan, gather, want)))
         if not self._answered(reply, timeout):
             return None, [], gather
         values, errors = reply.value

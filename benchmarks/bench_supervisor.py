@@ -147,7 +147,7 @@ def _engine_wave(ids: Sequence[str], first: int, size: int, answers: _Answers) -
             (plan_completions([(i, n) for n, i in numbered]), INFO),
         )
         for step, (plan, want) in zip(steps, plans, strict=True):
-            gather = Gather(len(plan.asks), answers.many)
+            gather = Gather(len(chunk), answers.many)  # (no item is refused)
             step.append(DeliverMany(chunk, batch_asks(plan, gather, want)))
     return steps
 

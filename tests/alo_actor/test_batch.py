@@ -171,3 +171,24 @@ def test_a_batch_item_of_the_wrong_shape_is_refused_alone(system: AloSystem) -> 
     assert isinstance(answers[0], AloInfo)
     assert all(isinstance(a, InvalidArgument) for a in answers[1:])
     wait_until(lambda: system.get_info("ok").status is Status.RUNNING)
+
+
+def test_async_batches_answer_refused_items_in_their_places(system: AloSystem) -> None:
+    # Refused items leave gaps: each answer must still land in its own item's place.
+    async def run() -> None:
+        aio = system.aio
+        started = await aio.start_many([("a1", None, 1), ("", None, 2), (), ("a3", None, 3)])
+        assert [type(a) for a in started] == [AloInfo, InvalidArgument, InvalidArgument, AloInfo]
+        assert [started[0].id, started[3].id] == ["a1", "a3"]  # type: ignore[union-attr]
+        reading = asyncio.ensure_future(aio.get_results(["a3", "bad\n", "a1"], timeout=WAIT))
+        done = await aio.complete_many([("a3", "three"), (), ("nope", 0), ("a1", "one")])
+        assert [type(a) for a in done] == [AloInfo, InvalidArgument, NotFound, AloInfo]
+        assert [done[0].id, done[3].id] == ["a3", "a1"]  # type: ignore[union-attr]
+        results = await reading
+        assert results[0] == "three" and results[2] == "one"
+        assert isinstance(results[1], InvalidArgument)
+        assert await aio.start_many([]) == [] and await aio.get_results([]) == []
+        refused = await aio.complete_many([(), ("",)])  # nothing left to send
+        assert [type(a) for a in refused] == [InvalidArgument, InvalidArgument]
+
+    asyncio.run(run())

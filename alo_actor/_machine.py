@@ -72,19 +72,22 @@ class AloState(msgspec.Struct, frozen=True, gc=False):
 
     def info(self, created: bool | None = None) -> AloInfo:
         # Positional, every field in AloInfo's order: keywords cost a third more, for
-        # every answer with an info.
+        # every answer with an info. The containers are copies: an info is the
+        # caller's to change, and the state's own would change the ALO the supervisor
+        # holds, behind the log's back.
+        result_metadata = self.result_metadata
         return AloInfo(
             self.id,  # id
             self.operation,  # operation
             self.status,  # status
-            self.metadata,  # metadata
-            self.result_urls,  # result_urls
+            dict(self.metadata),  # metadata
+            list(self.result_urls),  # result_urls
             self.attempt,  # attempt
             self.created_at,  # created_at
             self.settled_at,  # settled_at
             self.deadline,  # deadline
             self.failure,  # failure
-            self.result_metadata,  # result_metadata
+            None if result_metadata is None else dict(result_metadata),  # result_metadata
             created,  # created
         )
 

@@ -495,7 +495,7 @@ class AloBehavior:
             id=state.id,
             operation=reg.operation,
             attempt=state.attempt,
-            metadata=state.metadata,
+            metadata=dict(state.metadata),  # the handler's to change, not the state's
             deadline=state.deadline,
         )
         attempt = state.attempt

@@ -302,3 +302,34 @@ def test_an_allow_list_of_named_hosts(tmp_path: Path) -> None:
             lambda: system.start("b", None, result_urls=["https://evil.hooks.example.com/"]),
             match="allow-list",
         )
+
+
+def test_changing_what_a_verb_returned_or_a_handler_was_given_changes_no_alo(
+    system: AloSystem,
+) -> None:
+    # An info's containers, and a handler context's metadata, are the caller's own:
+    # the supervisor's state of the ALO (and what it answers next) stays as logged.
+    seen: list[dict[str, str]] = []
+
+    def meddle(ctx: Any, value: Any) -> Any:
+        ctx.metadata["team"] = "changed by the handler"
+        seen.append(ctx.metadata)
+        return value
+
+    system.register("meddle", meddle)
+    url = "http://127.0.0.1:9/hook"
+    info = system.start("m", metadata={"team": "a"}, result_urls=[url])
+    info.metadata["team"] = "changed"
+    info.result_urls.append("http://127.0.0.1:9/other")
+    again = system.get_info("m")
+    assert (again.metadata, again.result_urls) == ({"team": "a"}, [url])
+    system.complete("m", 1, result_metadata={"k": "v"})
+    done = system.get_info("m")
+    assert done.result_metadata is not None
+    done.result_metadata["k"] = "changed"
+    assert system.get_info("m").result_metadata == {"k": "v"}
+    system.start("h", "meddle", 5, metadata={"team": "b"})
+    assert system.get_result("h", timeout=30) == 5
+    assert seen == [{"team": "changed by the handler"}]
+    assert system.get_info("h").metadata == {"team": "b"}
+    assert system.list(metadata={"team": "b"}).items[0].id == "h"
